@@ -1,0 +1,153 @@
+//! The platform interface: the only line an implementation of the DMA layer crosses.
+//!
+//! Two traits live here. [`Platform`] is what a DMA layer may *call* (the IOMMU, the CPU caches,
+//! the SWIOTLB slot allocator, memory copies, the WARN channel, read-only facts). [`DmaApi`] is
+//! what a DMA layer *implements* (the two-step IOVA calls of `spec/3-*.md`).
+//!
+//! Every type that crosses the line is a plain integer, a bit set in a transparent newtype, or a
+//! `#[repr(C)]` struct of those, so both traits map one-to-one onto a C function table and a
+//! Python protocol (`spec/INTERPRETING.md`, "Implementation interface"). Results are negative
+//! errno values, never `Result`; booleans are `bool`.
+#![forbid(unsafe_code)]
+
+mod types;
+pub use types::*;
+
+/// What a DMA layer may call. The machine implements it; the engine hands a `&mut dyn Platform`
+/// to every [`DmaApi`] call. Rows follow BRIEF.md's interface table.
+pub trait Platform {
+    /// Read-only facts about the device, its IOMMU domain and the architecture.
+    fn facts(&self) -> PlatformFacts;
+    /// The `index`-th reserved IOVA region of the device (PCI host-bridge windows, dma-range
+    /// gaps, IOMMU_RESV regions), in bus addresses, inclusive. `None` past the last one.
+    fn reserved_region(&self, index: u32) -> Option<Region>;
+    /// The CPU the current call runs on (per-CPU caches in the IOVA allocator and SWIOTLB areas).
+    fn current_cpu(&self) -> u32;
+
+    /// Models `iommu_map_nosync`: install translations for `[iova, iova+len)` to
+    /// `[phys, phys+len)`, rolling back what it installed on failure. No IOTLB work.
+    /// Returns 0 or a negative errno whose value follows the preset's page-table backend.
+    fn iommu_map(&mut self, iova: u64, phys: u64, len: u64, prot: Prot) -> i32;
+    /// Models `iommu_sync_map` (the driver's `iotlb_sync_map`): makes new translations in
+    /// `[iova, iova+len)` visible to the device on presets that need it. Returns 0 or -errno.
+    fn iotlb_sync_map(&mut self, iova: u64, len: u64) -> i32;
+    /// Models `iommu_unmap_fast` into a gather: clears translations, returns the bytes unmapped.
+    /// The device may still use them until [`Platform::iotlb_sync`] covers them.
+    fn iommu_unmap(&mut self, iova: u64, len: u64) -> u64;
+    /// Models `iommu_iotlb_sync` of a gather covering `[iova, iova+len)`.
+    fn iotlb_sync(&mut self, iova: u64, len: u64);
+    /// Models the flush queue's `flush_iotlb_all`.
+    fn flush_iotlb_all(&mut self);
+    /// Models `iommu_iova_to_phys`: the physical address `iova` translates to, or 0.
+    fn iova_to_phys(&self, iova: u64) -> u64;
+
+    /// Models `arch_sync_dma_for_device` (lowered per architecture by the machine).
+    fn sync_for_device(&mut self, phys: u64, len: u64, dir: Dir);
+    /// Models `arch_sync_dma_for_cpu`.
+    fn sync_for_cpu(&mut self, phys: u64, len: u64, dir: Dir);
+    /// Models `arch_sync_dma_flush` (arm64 `dsb sy`; a no-op elsewhere).
+    fn sync_barrier(&mut self);
+
+    /// Models the slot search of `swiotlb_tbl_map_single`. On success writes the bounce address
+    /// (with the preserved `min_align_mask` offset) to `slot` and returns 0; else -errno.
+    /// Does not copy: the DMA layer copies with [`Platform::copy`].
+    fn bounce_alloc(
+        &mut self,
+        orig: u64,
+        len: u64,
+        alloc_align_mask: u64,
+        min_align_mask: u64,
+        slot: &mut u64,
+    ) -> i32;
+    /// Models `swiotlb_release_slots` for an allocation returned by `bounce_alloc`.
+    fn bounce_free(&mut self, slot: u64, len: u64);
+    /// Models `swiotlb_find_pool`: is `phys` inside a bounce pool?
+    fn is_bounce(&self, phys: u64) -> bool;
+    /// The original address recorded for the bounce byte at `phys` (`orig_addr` of its slot plus
+    /// the offset into it), or 0 if `phys` is not a live bounce byte.
+    fn bounce_orig(&self, phys: u64) -> u64;
+
+    /// Copy `len` bytes of physical memory (bounce copies). Recorded as an event.
+    fn copy(&mut self, dst: u64, src: u64, len: u64);
+    /// Fill `len` bytes with `byte` (padding zeroing for untrusted devices). Recorded.
+    fn fill(&mut self, dst: u64, byte: u8, len: u64);
+
+    /// A WARN-class diagnostic (`WARN_ON*` in Linux); codes from the closed list in
+    /// `spec/2-outcomes.md` and [`WarnCode`].
+    fn warn(&mut self, code: WarnCode);
+}
+
+/// What a DMA layer implements: the two-step IOVA API of `spec/`. One instance serves one
+/// device for one vector; [`DmaApi::probe`] runs once before the first step.
+///
+/// The `IovaState` belongs to the caller (the engine), exactly as `struct dma_iova_state`
+/// belongs to the driver in Linux; the implementation fills it and the engine observes it.
+pub trait DmaApi {
+    /// Device probe: set up the IOVA domain from the platform facts (`iommu_dma_init_domain`).
+    /// Returns 0 or -errno.
+    fn probe(&mut self, p: &mut dyn Platform) -> i32;
+    /// `dma_iova_try_alloc`. TRYALLOC-* rules.
+    fn iova_try_alloc(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &mut IovaState,
+        phys: u64,
+        size: u64,
+    ) -> bool;
+    /// `dma_iova_link`. LINK-* rules. Returns 0 or -errno.
+    #[allow(clippy::too_many_arguments)]
+    fn iova_link(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &mut IovaState,
+        phys: u64,
+        offset: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> i32;
+    /// `dma_iova_sync`. SYNC-* rules. Returns 0 or -errno.
+    fn iova_sync(&mut self, p: &mut dyn Platform, state: &IovaState, offset: u64, size: u64)
+        -> i32;
+    /// `dma_iova_unlink`. UNLINK-* rules.
+    #[allow(clippy::too_many_arguments)]
+    fn iova_unlink(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &IovaState,
+        offset: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    );
+    /// `dma_iova_destroy`. DESTROY-* rules.
+    fn iova_destroy(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &IovaState,
+        mapped_len: u64,
+        dir: Dir,
+        attrs: Attrs,
+    );
+    /// `dma_iova_free`. FREE-* rules.
+    fn iova_free(&mut self, p: &mut dyn Platform, state: &IovaState);
+    /// `dma_use_iova` (a header inline in Linux). STATE-02.
+    fn use_iova(&self, state: &IovaState) -> bool {
+        dma_use_iova(state)
+    }
+    /// `dma_iova_size` (a header inline in Linux). STATE-03.
+    fn iova_size(&self, state: &IovaState) -> u64 {
+        dma_iova_size(state)
+    }
+}
+
+/// `dma_use_iova`: the state holds an IOVA allocation (any bit of `__size`, flag included).
+/// STATE-02.
+pub fn dma_use_iova(state: &IovaState) -> bool {
+    state.size != 0
+}
+
+/// `dma_iova_size`: the caller's size without the SWIOTLB flag. STATE-03.
+pub fn dma_iova_size(state: &IovaState) -> u64 {
+    state.size & !DMA_IOVA_USE_SWIOTLB
+}

@@ -1,0 +1,363 @@
+//! Plain values that cross the platform line. Numbering follows Linux so that a C or kernel
+//! implementation can pass its own constants through unchanged.
+
+/// `DMA_IOVA_USE_SWIOTLB`: bit 63 of the state's size word (STATE-04).
+pub const DMA_IOVA_USE_SWIOTLB: u64 = 1 << 63;
+/// `DMA_MAPPING_ERROR`.
+pub const DMA_MAPPING_ERROR: u64 = u64::MAX;
+
+/// `struct dma_iova_state`: owned by the caller, filled by the implementation.
+/// `size` is Linux's `__size`: the caller's size with [`DMA_IOVA_USE_SWIOTLB`] as a flag.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct IovaState {
+    pub addr: u64,
+    pub size: u64,
+}
+
+/// `enum dma_data_direction`, Linux numbering. A transparent `u32` so an out-of-range value a
+/// vector passes on purpose reaches the implementation unchanged.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Dir(pub u32);
+
+impl Dir {
+    pub const BIDIRECTIONAL: Dir = Dir(0);
+    pub const TO_DEVICE: Dir = Dir(1);
+    pub const FROM_DEVICE: Dir = Dir(2);
+    pub const NONE: Dir = Dir(3);
+
+    /// The vector spelling of a direction.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            0 => "bidirectional",
+            1 => "to_device",
+            2 => "from_device",
+            3 => "none",
+            _ => "invalid",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Dir> {
+        [
+            Dir::BIDIRECTIONAL,
+            Dir::TO_DEVICE,
+            Dir::FROM_DEVICE,
+            Dir::NONE,
+        ]
+        .into_iter()
+        .find(|d| d.name() == name)
+    }
+}
+
+/// `DMA_ATTR_*` bit set, Linux bit numbers.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Attrs(pub u64);
+
+impl Attrs {
+    pub const WEAK_ORDERING: Attrs = Attrs(1 << 1);
+    pub const WRITE_COMBINE: Attrs = Attrs(1 << 2);
+    pub const NO_KERNEL_MAPPING: Attrs = Attrs(1 << 4);
+    pub const SKIP_CPU_SYNC: Attrs = Attrs(1 << 5);
+    pub const FORCE_CONTIGUOUS: Attrs = Attrs(1 << 6);
+    pub const ALLOC_SINGLE_PAGES: Attrs = Attrs(1 << 7);
+    pub const NO_WARN: Attrs = Attrs(1 << 8);
+    pub const PRIVILEGED: Attrs = Attrs(1 << 9);
+    pub const MMIO: Attrs = Attrs(1 << 10);
+    pub const DEBUGGING_IGNORE_CACHELINES: Attrs = Attrs(1 << 11);
+    pub const REQUIRE_COHERENT: Attrs = Attrs(1 << 12);
+    pub const CC_SHARED: Attrs = Attrs(1 << 13);
+
+    /// Vector spellings, in bit order.
+    pub const NAMES: &'static [(&'static str, Attrs)] = &[
+        ("weak_ordering", Attrs::WEAK_ORDERING),
+        ("write_combine", Attrs::WRITE_COMBINE),
+        ("no_kernel_mapping", Attrs::NO_KERNEL_MAPPING),
+        ("skip_cpu_sync", Attrs::SKIP_CPU_SYNC),
+        ("force_contiguous", Attrs::FORCE_CONTIGUOUS),
+        ("alloc_single_pages", Attrs::ALLOC_SINGLE_PAGES),
+        ("no_warn", Attrs::NO_WARN),
+        ("privileged", Attrs::PRIVILEGED),
+        ("mmio", Attrs::MMIO),
+        (
+            "debugging_ignore_cachelines",
+            Attrs::DEBUGGING_IGNORE_CACHELINES,
+        ),
+        ("require_coherent", Attrs::REQUIRE_COHERENT),
+        ("cc_shared", Attrs::CC_SHARED),
+    ];
+
+    pub fn contains(self, other: Attrs) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn intersects(self, other: Attrs) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    pub fn from_name(name: &str) -> Option<Attrs> {
+        Attrs::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+    }
+}
+
+impl std::ops::BitOr for Attrs {
+    type Output = Attrs;
+    fn bitor(self, rhs: Attrs) -> Attrs {
+        Attrs(self.0 | rhs.0)
+    }
+}
+
+/// IOMMU protection bits (`IOMMU_READ` ...), Linux values.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Prot(pub u32);
+
+impl Prot {
+    pub const READ: Prot = Prot(1 << 0);
+    pub const WRITE: Prot = Prot(1 << 1);
+    pub const CACHE: Prot = Prot(1 << 2);
+    pub const NOEXEC: Prot = Prot(1 << 3);
+    pub const MMIO: Prot = Prot(1 << 4);
+    pub const PRIV: Prot = Prot(1 << 5);
+
+    pub fn contains(self, other: Prot) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for Prot {
+    type Output = Prot;
+    fn bitor(self, rhs: Prot) -> Prot {
+        Prot(self.0 | rhs.0)
+    }
+}
+
+/// Positive errno values (results are their negations). x86-64 / asm-generic numbering.
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const EIO: i32 = 5;
+    pub const ENXIO: i32 = 6;
+    pub const ENOMEM: i32 = 12;
+    pub const EFAULT: i32 = 14;
+    pub const EEXIST: i32 = 17;
+    pub const EINVAL: i32 = 22;
+    pub const ERANGE: i32 = 34;
+    pub const EOVERFLOW: i32 = 75;
+    pub const EOPNOTSUPP: i32 = 95;
+    pub const EADDRINUSE: i32 = 98;
+    pub const EREMOTEIO: i32 = 121;
+
+    /// Names for reports and vectors.
+    pub const NAMES: &[(&str, i32)] = &[
+        ("EPERM", EPERM),
+        ("EIO", EIO),
+        ("ENXIO", ENXIO),
+        ("ENOMEM", ENOMEM),
+        ("EFAULT", EFAULT),
+        ("EEXIST", EEXIST),
+        ("EINVAL", EINVAL),
+        ("ERANGE", ERANGE),
+        ("EOVERFLOW", EOVERFLOW),
+        ("EOPNOTSUPP", EOPNOTSUPP),
+        ("EADDRINUSE", EADDRINUSE),
+        ("EREMOTEIO", EREMOTEIO),
+    ];
+
+    /// `-EIO` for -5, the number itself for an unknown value.
+    pub fn name(ret: i32) -> String {
+        NAMES
+            .iter()
+            .find(|(_, v)| -v == ret)
+            .map(|(n, _)| format!("-{n}"))
+            .unwrap_or_else(|| ret.to_string())
+    }
+
+    /// Parses `-EIO` (also `EIO`) into -5.
+    pub fn parse(s: &str) -> Option<i32> {
+        let bare = s.strip_prefix('-').unwrap_or(s);
+        NAMES.iter().find(|(n, _)| *n == bare).map(|(_, v)| -v)
+    }
+}
+
+/// A WARN-class diagnostic code. The closed list is `spec/2-outcomes.md` § "WARN codes"; the
+/// engine's lint checks that this table and the spec agree.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WarnCode(pub u32);
+
+impl WarnCode {
+    /// TRYALLOC-04: `dma_iova_try_alloc` with size 0.
+    pub const TRY_ALLOC_ZERO_SIZE: WarnCode = WarnCode(1);
+    /// TRYALLOC-05: `dma_iova_try_alloc` with bit 63 of size set.
+    pub const TRY_ALLOC_SIZE_FLAG_BIT: WarnCode = WarnCode(2);
+    /// LINK-01: unaligned phys at a non-zero offset.
+    pub const LINK_UNALIGNED_AT_OFFSET: WarnCode = WarnCode(3);
+    /// LINK-02: REQUIRE_COHERENT on a state that already bounced.
+    pub const LINK_COHERENT_AFTER_BOUNCE: WarnCode = WarnCode(4);
+    /// UNLINK-03: fewer bytes unmapped than asked.
+    pub const UNLINK_SHORT_UNMAP: WarnCode = WarnCode(5);
+    /// UNLINK-04: the slow path met a granule with no translation.
+    pub const UNLINK_UNTRANSLATED: WarnCode = WarnCode(6);
+    /// Raised by the page table (iommupt backend): map with neither READ nor WRITE.
+    pub const MAP_NO_ACCESS: WarnCode = WarnCode(7);
+    /// Raised by the page table (io-pgtable path): the "unaligned" error print of
+    /// `__iommu_map_domain_pgtbl` (an error report in Linux, not a WARN; listed so a door can
+    /// report it).
+    pub const MAP_UNALIGNED: WarnCode = WarnCode(8);
+
+    /// Every code, with its vector spelling. Keep in step with `spec/2-outcomes.md`.
+    pub const ALL: &'static [(&'static str, WarnCode)] = &[
+        ("try_alloc_zero_size", WarnCode::TRY_ALLOC_ZERO_SIZE),
+        ("try_alloc_size_flag_bit", WarnCode::TRY_ALLOC_SIZE_FLAG_BIT),
+        (
+            "link_unaligned_at_offset",
+            WarnCode::LINK_UNALIGNED_AT_OFFSET,
+        ),
+        (
+            "link_coherent_after_bounce",
+            WarnCode::LINK_COHERENT_AFTER_BOUNCE,
+        ),
+        ("unlink_short_unmap", WarnCode::UNLINK_SHORT_UNMAP),
+        ("unlink_untranslated", WarnCode::UNLINK_UNTRANSLATED),
+        ("map_no_access", WarnCode::MAP_NO_ACCESS),
+        ("map_unaligned", WarnCode::MAP_UNALIGNED),
+    ];
+
+    pub fn name(self) -> &'static str {
+        WarnCode::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("unknown")
+    }
+
+    pub fn from_name(name: &str) -> Option<WarnCode> {
+        WarnCode::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| *c)
+    }
+}
+
+/// Architecture of the platform; selects the cache lowering (spec/1-platform.md).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    X86 = 0,
+    Arm64 = 1,
+    Riscv = 2,
+    Arm = 3,
+}
+
+/// Page-table backend; decides map error codes (spec/1-platform.md § 1.5).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PgtableBackend {
+    /// generic_pt (Intel VT-d, AMD, RISC-V in 7.3): -EADDRINUSE / -ENXIO / -ERANGE.
+    Iommupt = 0,
+    /// io-pgtable-arm (Arm SMMU): -EEXIST / -EINVAL.
+    IoPgtableArm = 1,
+}
+
+/// The device's default domain type (`iommu_get_default_domain_type` outcome).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DomainType {
+    /// No IOMMU translates for the device: dma-direct.
+    None = 0,
+    /// IOMMU present, identity (passthrough) default domain: dma-direct.
+    Identity = 1,
+    /// `IOMMU_DOMAIN_DMA`: translated, strict invalidation.
+    Dma = 2,
+    /// `IOMMU_DOMAIN_DMA_FQ`: translated, lazy invalidation through the flush queue.
+    DmaFq = 3,
+}
+
+impl DomainType {
+    /// `use_dma_iommu(dev)`: the DMA API goes through iommu-dma.
+    pub fn is_dma_api(self) -> bool {
+        matches!(self, DomainType::Dma | DomainType::DmaFq)
+    }
+}
+
+/// Read-only facts about the device and its platform. `#[repr(C)]`, so it is passed whole
+/// across the C ABI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformFacts {
+    pub arch: Arch,
+    pub domain: DomainType,
+    pub backend: PgtableBackend,
+    /// `domain->pgsize_bitmap`; the granule is its lowest set bit.
+    pub pgsize_bitmap: u64,
+    /// `domain->geometry.aperture_start/end`, inclusive.
+    pub aperture_start: u64,
+    pub aperture_end: u64,
+    /// `domain->geometry.force_aperture`.
+    pub force_aperture: bool,
+    /// `dev_is_dma_coherent(dev)`.
+    pub coherent: bool,
+    /// `pci_dev->untrusted`.
+    pub untrusted: bool,
+    /// The device is a PCI device (enables the 32-bit-first IOVA attempt).
+    pub pci: bool,
+    /// `iommu.forcedac=1`: no 32-bit-first attempt for PCI devices.
+    pub forcedac: bool,
+    /// `dma_get_mask(dev)` (streaming mask).
+    pub dma_mask: u64,
+    /// `dev->bus_dma_limit` (0 = none).
+    pub bus_dma_limit: u64,
+    /// `dma_get_min_align_mask(dev)`.
+    pub min_align_mask: u64,
+    /// `dma_get_cache_alignment()` in bytes.
+    pub cache_line: u64,
+    /// CONFIG_SWIOTLB and the device's pool is active (`is_swiotlb_active`).
+    pub swiotlb: bool,
+    /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (arm64; riscv with SWIOTLB).
+    pub kmalloc_bounce: bool,
+    /// The IOVA API is built (CONFIG_IOMMU_DMA: arm64, x86, s390). Without it the header stubs
+    /// apply (TRYALLOC-03).
+    pub iommu_dma_config: bool,
+    /// Number of CPUs (per-CPU IOVA caches).
+    pub nr_cpus: u32,
+}
+
+impl PlatformFacts {
+    /// `iovad->granule`: the smallest page size of the domain.
+    pub fn granule(&self) -> u64 {
+        if self.pgsize_bitmap == 0 {
+            0
+        } else {
+            1u64 << self.pgsize_bitmap.trailing_zeros()
+        }
+    }
+}
+
+/// What a reserved IOVA region is (`enum iommu_resv_type` plus the PCI sources).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegionKind {
+    /// A PCI host-bridge memory window.
+    PciWindow = 0,
+    /// A gap between host-bridge `dma_ranges`.
+    DmaRangeGap = 1,
+    /// `IOMMU_RESV_MSI` (e.g. x86 0xFEE00000-0xFEEFFFFF).
+    Msi = 2,
+    /// `IOMMU_RESV_RESERVED`.
+    Reserved = 3,
+    /// `IOMMU_RESV_DIRECT` (RMRR/IVMD).
+    Direct = 4,
+}
+
+/// A reserved IOVA region, bus addresses, both ends inclusive.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    pub kind: RegionKind,
+}

@@ -1,0 +1,225 @@
+//! The reference DMA layer: Linux 7.3's two-step IOVA API (`dma_iova_try_alloc`, `_link`,
+//! `_sync`, `_unlink`, `_destroy`, `_free`) as one [`DmaApi`] implementation, faithful to the
+//! `linux` profile: the same IOVA addresses (`drivers/iommu/iova.c`), the same platform calls in
+//! the same order with the same arguments (`drivers/iommu/dma-iommu.c`), the same error codes
+//! and WARNs.
+//!
+//! Modules follow the spec chapters: [`try_alloc`], [`link`] (+ [`prot`], [`swiotlb`]),
+//! [`mod@sync`], [`unlink`], [`destroy`], [`free`]; the IOVA allocator is [`iova`]. Every public
+//! function names the rule IDs it implements and the kernel function it mirrors.
+//!
+//! Three kinds of device:
+//! * `PlatformFacts::iommu_dma_config == false` (RISC-V, 32-bit Arm): the header stubs —
+//!   try_alloc is false and leaves the state alone, link/sync are `-EOPNOTSUPP`, the rest do
+//!   nothing;
+//! * a device not on a DMA domain (dma-direct, identity) or whose probe failed: try_alloc zeroes
+//!   the state and is false. Linux would dereference a NULL cookie in the other calls; here they
+//!   do nothing and return `-EOPNOTSUPP` where they return an int;
+//! * a device on `IOMMU_DOMAIN_DMA` / `IOMMU_DOMAIN_DMA_FQ`: the real thing.
+//!
+//! The reference never panics: every `unsigned` sum or difference of Linux is a wrapping
+//! operation here, at the same place, and loops that Linux could not leave are bounded.
+#![forbid(unsafe_code)]
+
+pub mod destroy;
+pub mod device;
+pub mod free;
+pub mod iova;
+pub mod link;
+pub mod prot;
+pub mod swiotlb;
+pub mod sync;
+pub mod try_alloc;
+pub mod unlink;
+
+#[cfg(test)]
+mod tests;
+
+use dmaconf_platform::{errno, Attrs, Dir, DmaApi, IovaState, Platform};
+
+pub use device::Device;
+pub use iova::IovaDomain;
+pub use prot::dma_info_to_prot;
+
+/// What kind of device the reference serves, decided at probe.
+#[derive(Clone, Debug)]
+enum Mode {
+    /// `probe` has not run yet; the first call probes.
+    Unprobed,
+    /// `!CONFIG_IOMMU_DMA`: the header stubs.
+    Stub,
+    /// Not on iommu-dma (`use_dma_iommu(dev)` is false).
+    NotIommuDma,
+    /// On iommu-dma.
+    IommuDma(Box<Device>),
+}
+
+/// The Linux 7.3 reference implementation of the two-step IOVA API for one device.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    mode: Mode,
+}
+
+impl Default for Reference {
+    fn default() -> Self {
+        Reference::new()
+    }
+}
+
+impl Reference {
+    /// A reference not yet probed.
+    pub fn new() -> Reference {
+        Reference {
+            mode: Mode::Unprobed,
+        }
+    }
+
+    /// The device's IOVA domain, when it is on iommu-dma (for reports and tests).
+    pub fn iova_domain(&self) -> Option<&IovaDomain> {
+        match &self.mode {
+            Mode::IommuDma(dev) => Some(&dev.iovad),
+            _ => None,
+        }
+    }
+
+    /// The device's iommu-dma context, when it has one.
+    pub fn device(&self) -> Option<&Device> {
+        match &self.mode {
+            Mode::IommuDma(dev) => Some(dev),
+            _ => None,
+        }
+    }
+
+    fn ensure_probed(&mut self, p: &mut dyn Platform) {
+        if matches!(self.mode, Mode::Unprobed) {
+            self.probe(p);
+        }
+    }
+}
+
+impl DmaApi for Reference {
+    /// Mirrors `iommu_setup_dma_ops` → `iommu_dma_init_domain` → `iova_reserve_iommu_regions`.
+    /// On a failed set-up Linux keeps the platform DMA ops ("Failed to set up IOMMU for
+    /// device"): the device is then not on iommu-dma. A second probe of an iommu-dma device
+    /// keeps the domain when granule and start pfn agree (else `-EFAULT`), and re-arms the PCI
+    /// 32-bit-first attempt, as a re-run of `iommu_setup_dma_ops` does.
+    fn probe(&mut self, p: &mut dyn Platform) -> i32 {
+        let facts = p.facts();
+        if !facts.iommu_dma_config {
+            self.mode = Mode::Stub;
+            return 0;
+        }
+        if !facts.domain.is_dma_api() {
+            self.mode = Mode::NotIommuDma;
+            return 0;
+        }
+        if let Mode::IommuDma(dev) = &mut self.mode {
+            let granule = facts.granule();
+            let base_pfn = if granule == 0 {
+                0
+            } else {
+                (facts.aperture_start >> granule.trailing_zeros()).max(1)
+            };
+            dev.pci_32bit_workaround = facts.pci && !facts.forcedac;
+            if granule != dev.iovad.granule() || base_pfn != dev.iovad.start_pfn() {
+                self.mode = Mode::NotIommuDma;
+                return -errno::EFAULT;
+            }
+            return 0;
+        }
+        match Device::probe(p, facts) {
+            Ok(dev) => {
+                self.mode = Mode::IommuDma(Box::new(dev));
+                0
+            }
+            Err(e) => {
+                self.mode = Mode::NotIommuDma;
+                e
+            }
+        }
+    }
+
+    fn iova_try_alloc(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &mut IovaState,
+        phys: u64,
+        size: u64,
+    ) -> bool {
+        self.ensure_probed(p);
+        match &mut self.mode {
+            Mode::Unprobed | Mode::Stub => try_alloc::stub(state),
+            Mode::NotIommuDma => try_alloc::not_iommu_dma(state),
+            Mode::IommuDma(dev) => try_alloc::dma_iova_try_alloc(dev, p, state, phys, size),
+        }
+    }
+
+    fn iova_link(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &mut IovaState,
+        phys: u64,
+        offset: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> i32 {
+        self.ensure_probed(p);
+        match &mut self.mode {
+            Mode::IommuDma(dev) => {
+                link::dma_iova_link(dev, p, state, phys, offset, size, dir, attrs)
+            }
+            _ => -errno::EOPNOTSUPP,
+        }
+    }
+
+    fn iova_sync(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &IovaState,
+        offset: u64,
+        size: u64,
+    ) -> i32 {
+        self.ensure_probed(p);
+        match &mut self.mode {
+            Mode::IommuDma(dev) => sync::dma_iova_sync(dev, p, state, offset, size),
+            _ => -errno::EOPNOTSUPP,
+        }
+    }
+
+    fn iova_unlink(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &IovaState,
+        offset: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
+        self.ensure_probed(p);
+        if let Mode::IommuDma(dev) = &mut self.mode {
+            unlink::dma_iova_unlink(dev, p, state, offset, size, dir, attrs);
+        }
+    }
+
+    fn iova_destroy(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &IovaState,
+        mapped_len: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
+        self.ensure_probed(p);
+        if let Mode::IommuDma(dev) = &mut self.mode {
+            destroy::dma_iova_destroy(dev, p, state, mapped_len, dir, attrs);
+        }
+    }
+
+    fn iova_free(&mut self, p: &mut dyn Platform, state: &IovaState) {
+        self.ensure_probed(p);
+        if let Mode::IommuDma(dev) = &mut self.mode {
+            free::dma_iova_free(dev, p, state);
+        }
+    }
+}
