@@ -1,0 +1,160 @@
+//! `dmaconf`: run the conformance vectors against an implementation, lint the suite, print the
+//! vector schema.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dmaconf_engine::report::{self, Filter};
+use dmaconf_engine::{lint, load_suite, model, Profile};
+
+#[derive(Parser)]
+#[command(
+    name = "dmaconf",
+    version,
+    about = "Conformance suite for the Linux two-step IOVA DMA API"
+)]
+struct Cli {
+    /// Repository root holding spec/ and vectors/ (default: found from the current directory).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run vectors against an implementation and report.
+    Run {
+        /// The implementation under test.
+        #[arg(long = "impl", default_value = "reference")]
+        implementation: String,
+        /// Profile(s) to judge under (default: both).
+        #[arg(long, value_enum)]
+        profile: Vec<ProfileArg>,
+        /// Only vectors whose id matches this glob (repeatable).
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Only vectors citing this rule (repeatable).
+        #[arg(long)]
+        rule: Vec<String>,
+        /// Only vectors of this area (repeatable).
+        #[arg(long)]
+        area: Vec<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Leave each vector's trace out of JSON output.
+        #[arg(long)]
+        no_trace: bool,
+    },
+    /// Check the suite itself: rule coverage, ids, schema validity and currency.
+    Lint,
+    /// Print the JSON Schema of vector documents (committed as spec/vector.schema.json).
+    Schema,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Semantic,
+    Linux,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = cli.root.unwrap_or_else(dmaconf::find_root);
+    match cli.command {
+        Command::Schema => {
+            print!("{}", model::schema_json());
+            ExitCode::SUCCESS
+        }
+        Command::Lint => {
+            let suite = load_suite(&root.join("vectors"));
+            let r = lint::lint(&root, &suite);
+            for e in &r.errors {
+                eprintln!("error: {e}");
+            }
+            println!(
+                "lint: {} files, {} vectors, {} rules ({} listed untested), {} problems",
+                r.files,
+                r.vectors,
+                r.rules,
+                r.untested,
+                r.errors.len()
+            );
+            if r.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Run {
+            implementation,
+            profile,
+            filter,
+            rule,
+            area,
+            format,
+            no_trace,
+        } => {
+            let imp = match dmaconf::implementation(&implementation) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let profiles: Vec<Profile> = if profile.is_empty() {
+                Profile::ALL.to_vec()
+            } else {
+                profile
+                    .iter()
+                    .map(|p| match p {
+                        ProfileArg::Semantic => Profile::Semantic,
+                        ProfileArg::Linux => Profile::Linux,
+                    })
+                    .collect()
+            };
+            let suite = load_suite(&root.join("vectors"));
+            let f = Filter {
+                ids: filter,
+                rules: rule,
+                areas: area,
+            };
+            let mut report = match report::run_suite(&suite, &imp, &profiles, &f, |_| {}) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match format {
+                Format::Human => print!("{}", report::human(&report)),
+                Format::Json => {
+                    if no_trace {
+                        for v in &mut report.vectors {
+                            v.trace = None;
+                        }
+                    }
+                    match serde_json::to_string_pretty(&report) {
+                        Ok(s) => println!("{s}"),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+            }
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Proof that the vectors bite: deliberately broken implementations (test-only wrappers around
+//! the reference) must fail named vectors, while the reference passes the same vectors. Also:
+//! a panicking implementation is a `crash` for its vectors and the run goes on.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use dmaconf_engine::report::{run_suite, Filter, Report};
+use dmaconf_engine::{load_suite, Implementation, Profile, ResultClass};
+use dmaconf_platform::{
+    Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, Prot, Region, WarnCode,
+};
+use dmaconf_reference::Reference;
+
+/// How a mutant breaks the reference.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Bug {
+    /// unlink and destroy never reach `iommu_unmap` (and pretend it worked).
+    UnlinkDoesNotUnmap,
+    /// every map swaps the READ and WRITE bits of prot.
+    WrongProtBits,
+    /// try_alloc reports an IOVA one granule above the one it reserved.
+    IovaOffByOneGranule,
+    /// try_alloc leaves the caller's state as it was when it fails.
+    TryAllocKeepsStateOnFailure,
+    /// link panics (a crashing implementation).
+    LinkPanics,
+}
+
+/// A platform seen through a bug: forwards everything, bending one call.
+struct Bent<'a> {
+    inner: &'a mut dyn Platform,
+    bug: Bug,
+}
+
+impl Platform for Bent<'_> {
+    fn facts(&self) -> PlatformFacts {
+        self.inner.facts()
+    }
+    fn reserved_region(&self, index: u32) -> Option<Region> {
+        self.inner.reserved_region(index)
+    }
+    fn current_cpu(&self) -> u32 {
+        self.inner.current_cpu()
+    }
+    fn iommu_map(&mut self, iova: u64, phys: u64, len: u64, prot: Prot) -> i32 {
+        let prot = if self.bug == Bug::WrongProtBits {
+            let rw = prot.0 & 3;
+            Prot((prot.0 & !3) | ((rw & 1) << 1) | ((rw & 2) >> 1))
+        } else {
+            prot
+        };
+        self.inner.iommu_map(iova, phys, len, prot)
+    }
+    fn iotlb_sync_map(&mut self, iova: u64, len: u64) -> i32 {
+        self.inner.iotlb_sync_map(iova, len)
+    }
+    fn iommu_unmap(&mut self, iova: u64, len: u64) -> u64 {
+        if self.bug == Bug::UnlinkDoesNotUnmap {
+            return len;
+        }
+        self.inner.iommu_unmap(iova, len)
+    }
+    fn iotlb_sync(&mut self, iova: u64, len: u64) {
+        self.inner.iotlb_sync(iova, len)
+    }
+    fn flush_iotlb_all(&mut self) {
+        self.inner.flush_iotlb_all()
+    }
+    fn iova_to_phys(&self, iova: u64) -> u64 {
+        self.inner.iova_to_phys(iova)
+    }
+    fn sync_for_device(&mut self, phys: u64, len: u64, dir: Dir) {
+        self.inner.sync_for_device(phys, len, dir)
+    }
+    fn sync_for_cpu(&mut self, phys: u64, len: u64, dir: Dir) {
+        self.inner.sync_for_cpu(phys, len, dir)
+    }
+    fn sync_barrier(&mut self) {
+        self.inner.sync_barrier()
+    }
+    fn bounce_alloc(&mut self, orig: u64, len: u64, a: u64, m: u64, slot: &mut u64) -> i32 {
+        self.inner.bounce_alloc(orig, len, a, m, slot)
+    }
+    fn bounce_free(&mut self, slot: u64, len: u64) {
+        self.inner.bounce_free(slot, len)
+    }
+    fn is_bounce(&self, phys: u64) -> bool {
+        self.inner.is_bounce(phys)
+    }
+    fn bounce_orig(&self, phys: u64) -> u64 {
+        self.inner.bounce_orig(phys)
+    }
+    fn copy(&mut self, dst: u64, src: u64, len: u64) {
+        self.inner.copy(dst, src, len)
+    }
+    fn fill(&mut self, dst: u64, byte: u8, len: u64) {
+        self.inner.fill(dst, byte, len)
+    }
+    fn warn(&mut self, code: WarnCode) {
+        self.inner.warn(code)
+    }
+}
+
+struct Mutant {
+    reference: Reference,
+    bug: Bug,
+}
+
+impl DmaApi for Mutant {
+    fn probe(&mut self, p: &mut dyn Platform) -> i32 {
+        self.reference.probe(p)
+    }
+    fn iova_try_alloc(
+        &mut self,
+        p: &mut dyn Platform,
+        s: &mut IovaState,
+        phys: u64,
+        size: u64,
+    ) -> bool {
+        let before = *s;
+        let granule = p.facts().granule();
+        let ok = self.reference.iova_try_alloc(p, s, phys, size);
+        match self.bug {
+            Bug::IovaOffByOneGranule if ok => s.addr += granule,
+            Bug::TryAllocKeepsStateOnFailure if !ok => *s = before,
+            _ => {}
+        }
+        ok
+    }
+    fn iova_link(
+        &mut self,
+        p: &mut dyn Platform,
+        s: &mut IovaState,
+        phys: u64,
+        offset: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> i32 {
+        if self.bug == Bug::LinkPanics {
+            panic!("mutant link panics on purpose");
+        }
+        let mut bent = Bent {
+            inner: p,
+            bug: self.bug,
+        };
+        self.reference
+            .iova_link(&mut bent, s, phys, offset, size, dir, attrs)
+    }
+    fn iova_sync(&mut self, p: &mut dyn Platform, s: &IovaState, offset: u64, size: u64) -> i32 {
+        self.reference.iova_sync(p, s, offset, size)
+    }
+    fn iova_unlink(
+        &mut self,
+        p: &mut dyn Platform,
+        s: &IovaState,
+        offset: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
+        let mut bent = Bent {
+            inner: p,
+            bug: self.bug,
+        };
+        self.reference
+            .iova_unlink(&mut bent, s, offset, size, dir, attrs)
+    }
+    fn iova_destroy(
+        &mut self,
+        p: &mut dyn Platform,
+        s: &IovaState,
+        mapped_len: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
+        let mut bent = Bent {
+            inner: p,
+            bug: self.bug,
+        };
+        self.reference
+            .iova_destroy(&mut bent, s, mapped_len, dir, attrs)
+    }
+    fn iova_free(&mut self, p: &mut dyn Platform, s: &IovaState) {
+        self.reference.iova_free(p, s)
+    }
+}
+
+fn run(implementation: &Implementation) -> Report {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let suite = load_suite(&root.join("vectors"));
+    run_suite(
+        &suite,
+        implementation,
+        &Profile::ALL,
+        &Filter::default(),
+        |_| {},
+    )
+    .expect("the suite runs")
+}
+
+fn results(report: &Report) -> BTreeMap<(Profile, String), ResultClass> {
+    report
+        .vectors
+        .iter()
+        .flat_map(|v| v.results.iter().map(|(p, r)| ((*p, v.id.clone()), r.class)))
+        .collect()
+}
+
+fn mutant(bug: Bug) -> Implementation {
+    Implementation::new(
+        format!("mutant {bug:?}"),
+        &["iova_api", "linux_exact"],
+        move || {
+            Box::new(Mutant {
+                reference: Reference::new(),
+                bug,
+            })
+        },
+    )
+}
+
+/// The mutant gets `class` on each (profile, vector) listed, and the reference passes them.
+fn assert_caught(bug: Bug, class: ResultClass, expected: &[(Profile, &str)]) {
+    let reference = results(&run(&dmaconf::reference()));
+    let got = results(&run(&mutant(bug)));
+    for (profile, id) in expected {
+        let key = (*profile, id.to_string());
+        let r = reference.get(&key).copied();
+        assert!(
+            r.is_some_and(|c| c.is_ok()),
+            "control: the reference must pass {}::{id}, got {r:?}",
+            profile.name()
+        );
+        assert_eq!(
+            got.get(&key).copied(),
+            Some(class),
+            "{bug:?} should give {class:?} on {}::{id}",
+            profile.name()
+        );
+    }
+}
+
+#[test]
+fn unlink_that_does_not_unmap_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::UnlinkDoesNotUnmap,
+        ResultClass::Fail,
+        &[
+            (Semantic, "link-single-aligned-bidir"),
+            (Semantic, "unlink-partial-middle"),
+            (Semantic, "destroy-then-device-faults"),
+            (Linux, "unlink-strict-on-lazy-domain"),
+        ],
+    );
+}
+
+#[test]
+fn wrong_prot_bits_are_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::WrongProtBits,
+        ResultClass::Fail,
+        &[
+            (Semantic, "prot-per-direction-coherent"),
+            (Semantic, "link-unaligned-first-range"),
+            (Linux, "prot-noncoherent-granule-expanded-vs-exact"),
+            (Linux, "link-page-by-page"),
+        ],
+    );
+}
+
+#[test]
+fn iova_off_by_one_granule_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::IovaOffByOneGranule,
+        ResultClass::Fail,
+        &[
+            (Semantic, "try-alloc-28bit-mask-top"),
+            (Linux, "try-alloc-aligned-one-granule"),
+            (Linux, "iova-worked-example-a-to-d"),
+            (Linux, "link-single-aligned-bidir"),
+        ],
+    );
+}
+
+#[test]
+fn try_alloc_that_keeps_the_state_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::TryAllocKeepsStateOnFailure,
+        ResultClass::Fail,
+        &[
+            (Semantic, "try-alloc-zeroes-state-first"),
+            (Semantic, "try-alloc-reused-state-zeroed-on-failure"),
+            (Semantic, "try-alloc-direct-false"),
+        ],
+    );
+}
+
+#[test]
+fn a_panicking_implementation_is_a_crash_and_the_run_goes_on() {
+    let report = run(&mutant(Bug::LinkPanics));
+    let got = results(&report);
+    assert_eq!(
+        got.get(&(Profile::Semantic, "link-single-aligned-bidir".into())),
+        Some(&ResultClass::Crash)
+    );
+    // Vectors that never link still pass: the crash did not stop the run.
+    assert_eq!(
+        got.get(&(Profile::Semantic, "try-alloc-aligned-one-granule".into())),
+        Some(&ResultClass::Pass)
+    );
+    assert_eq!(
+        report.vectors.len(),
+        run(&dmaconf::reference()).vectors.len()
+    );
+    assert!(!report.ok());
+}

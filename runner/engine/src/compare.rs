@@ -1,0 +1,665 @@
+//! Judging an execution against a vector's expectations under one profile
+//! (`spec/2-outcomes.md` § "Profiles", `spec/INTERPRETING.md` § "Judging").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dmaconf_machine::{Event, FieldValue};
+use dmaconf_platform::{errno, PgtableBackend};
+use serde::Serialize;
+
+use crate::exec::{hex, pattern_bytes, Execution, Ret, Run, RunSymbols, StepTrace, Stop};
+use crate::expr::{self, Symbols};
+use crate::invariants;
+use crate::model::{Atom, EventExpect, Expected, HazardSet, Step, StepExpect, Vector};
+
+/// The two profiles (`spec/2-outcomes.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    Semantic,
+    Linux,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 2] = [Profile::Semantic, Profile::Linux];
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Semantic => "semantic",
+            Profile::Linux => "linux",
+        }
+    }
+}
+
+/// The closed list of result classes (`spec/2-outcomes.md` § "Result classes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultClass {
+    Pass,
+    Fail,
+    NotSupported,
+    Misuse,
+    Crash,
+    Timeout,
+    HarnessError,
+    Waived,
+}
+
+impl ResultClass {
+    pub const ALL: [ResultClass; 8] = [
+        ResultClass::Pass,
+        ResultClass::Fail,
+        ResultClass::NotSupported,
+        ResultClass::Misuse,
+        ResultClass::Crash,
+        ResultClass::Timeout,
+        ResultClass::HarnessError,
+        ResultClass::Waived,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultClass::Pass => "pass",
+            ResultClass::Fail => "fail",
+            ResultClass::NotSupported => "not_supported",
+            ResultClass::Misuse => "misuse",
+            ResultClass::Crash => "crash",
+            ResultClass::Timeout => "timeout",
+            ResultClass::HarnessError => "harness_error",
+            ResultClass::Waived => "waived",
+        }
+    }
+    /// Whether a run with this result keeps the exit code at 0.
+    pub fn is_ok(self) -> bool {
+        matches!(
+            self,
+            ResultClass::Pass
+                | ResultClass::NotSupported
+                | ResultClass::Misuse
+                | ResultClass::Waived
+        )
+    }
+}
+
+/// One difference between expected and observed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    pub preset: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    pub what: String,
+    pub expected: String,
+    pub actual: String,
+    /// A line diff (expected -> actual) for lists such as events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// The judgement of one vector under one profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub class: ResultClass,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<Mismatch>,
+    /// Which value an implementation chose where the spec leaves the choice to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chosen: Vec<String>,
+}
+
+impl Verdict {
+    pub fn of(class: ResultClass, reason: impl Into<String>) -> Verdict {
+        Verdict {
+            class,
+            reason: Some(reason.into()),
+            mismatches: Vec::new(),
+            chosen: Vec::new(),
+        }
+    }
+}
+
+/// Merges the profile's view of a step's expectations: `expect`, then `linux` on top.
+fn merged(step: &Step, profile: Profile) -> StepExpect {
+    let mut out = step.expect.clone().unwrap_or_default();
+    if profile == Profile::Linux {
+        if let Some(l) = &step.linux {
+            out.ret = l.ret.clone().or(out.ret);
+            out.data = l.data.clone().or(out.data);
+            out.fault = l.fault.clone().or(out.fault);
+            out.hazards = l.hazards.clone().or(out.hazards);
+            out.events = l.events.clone();
+            if let Some(ls) = &l.state {
+                let mut s = out.state.unwrap_or_default();
+                s.addr = ls.addr.clone().or(s.addr);
+                s.size = ls.size.clone().or(s.size);
+                s.use_swiotlb = ls.use_swiotlb.clone().or(s.use_swiotlb);
+                out.state = Some(s);
+            }
+        }
+        // For an API call the linux profile checks the complete event list: none given, none
+        // allowed.
+        if out.events.is_none() && is_api_call(step) {
+            out.events = Some(Vec::new());
+        }
+    }
+    out
+}
+
+/// A call into the implementation (its events are judged under the linux profile).
+fn is_api_call(step: &Step) -> bool {
+    !is_access(step) && step.state_set.is_none()
+}
+
+/// A device or CPU data access.
+fn is_access(step: &Step) -> bool {
+    step.device_read.is_some()
+        || step.device_write.is_some()
+        || step.cpu_read.is_some()
+        || step.cpu_write.is_some()
+}
+
+/// A judged outcome: a mismatch, a vector bug, or fine.
+type Check = Result<Option<Mismatch>, String>;
+
+struct Judge<'a> {
+    run: &'a Run,
+    mismatches: Vec<Mismatch>,
+    chosen: Vec<String>,
+    fills: BTreeMap<String, u64>,
+}
+
+impl Judge<'_> {
+    fn mismatch(
+        &self,
+        step: Option<usize>,
+        what: &str,
+        expected: String,
+        actual: String,
+    ) -> Mismatch {
+        Mismatch {
+            preset: self.run.preset.clone(),
+            step,
+            what: what.to_string(),
+            expected,
+            actual,
+            diff: None,
+        }
+    }
+
+    /// Checks `expected` against an observation with `matches` deciding each allowed atom.
+    fn graded(
+        &mut self,
+        step: Option<usize>,
+        what: &str,
+        expected: &Expected,
+        actual: String,
+        matches: impl Fn(&Atom) -> Result<bool, String>,
+    ) -> Check {
+        let (atoms, chooses) = match expected {
+            Expected::Undefined => return Ok(None),
+            Expected::Exact(a) => (std::slice::from_ref(a), false),
+            Expected::OneOf(v) => (v.as_slice(), false),
+            Expected::ImplementationDefined(v) => (v.as_slice(), true),
+        };
+        for a in atoms {
+            if matches(a)? {
+                if chooses {
+                    let at = step.map(|s| format!("step {s} ")).unwrap_or_default();
+                    self.chosen.push(format!("{at}{what}: {a}"));
+                }
+                return Ok(None);
+            }
+        }
+        let shown = match expected {
+            Expected::Exact(a) => a.to_string(),
+            Expected::OneOf(v) => format!("one of [{}]", join(v)),
+            Expected::ImplementationDefined(v) => {
+                format!("implementation-defined, one of [{}]", join(v))
+            }
+            Expected::Undefined => String::new(),
+        };
+        Ok(Some(self.mismatch(step, what, shown, actual)))
+    }
+}
+
+fn join(v: &[Atom]) -> String {
+    v.iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Resolves a page-table error class (`pgtable:already_mapped`) through the preset's backend
+/// (`spec/2-outcomes.md` § "Return values").
+fn pgtable_class(class: &str, backend: PgtableBackend) -> Option<i32> {
+    use dmaconf_platform::errno::*;
+    let arm = backend == PgtableBackend::IoPgtableArm;
+    Some(-match class {
+        "no_access" => EINVAL,
+        "misaligned" if arm => EINVAL,
+        "misaligned" => ENXIO,
+        "already_mapped" if arm => EEXIST,
+        "already_mapped" => EADDRINUSE,
+        "out_of_range" => ERANGE,
+        _ => return None,
+    })
+}
+
+fn ret_matches(
+    a: &Atom,
+    ret: &Ret,
+    sym: &dyn Symbols,
+    backend: Option<PgtableBackend>,
+) -> Result<bool, String> {
+    match (a, ret) {
+        (Atom::Str(s), Ret::Errno(x)) if s.starts_with("pgtable:") => {
+            let class = &s["pgtable:".len()..];
+            let backend = backend.ok_or("no page-table backend on this platform")?;
+            pgtable_class(class, backend)
+                .map(|e| e == *x)
+                .ok_or_else(|| format!("unknown page-table class `{s}`"))
+        }
+        (Atom::Bool(b), Ret::Bool(x)) => Ok(b == x),
+        (Atom::Int(v), Ret::Errno(x)) => Ok(*v == i128::from(*x)),
+        (Atom::Str(s), Ret::Errno(x)) if s == "ok" => Ok(*x == 0),
+        (Atom::Str(s), Ret::Errno(x)) if s == "error" => Ok(*x < 0),
+        (Atom::Str(s), Ret::Errno(x)) => errno::parse(s)
+            .map(|e| e == *x)
+            .ok_or_else(|| format!("`{s}` is not an errno name, `ok` or `error`")),
+        (a @ (Atom::Int(_) | Atom::Str(_)), Ret::Value(v)) => {
+            Ok(hex(expr::eval_atom(a, sym)?) == *v)
+        }
+        (a, r) => Err(format!("`{a}` cannot describe the result {r:?}")),
+    }
+}
+
+fn ret_text(r: &Ret) -> String {
+    match r {
+        Ret::Bool(b) => b.to_string(),
+        Ret::Errno(e) => errno::name(*e),
+        Ret::Value(v) => v.clone(),
+    }
+}
+
+fn u64_matches(a: &Atom, actual: u64, sym: &dyn Symbols) -> Result<bool, String> {
+    Ok(expr::eval_atom(a, sym)? == actual)
+}
+
+fn field_matches(a: &Atom, actual: &FieldValue, sym: &dyn Symbols) -> Result<bool, String> {
+    match actual {
+        FieldValue::U64(x) => u64_matches(a, *x, sym),
+        FieldValue::I64(x) => match a {
+            Atom::Int(v) => Ok(*v == i128::from(*x)),
+            Atom::Str(s) => errno::parse(s)
+                .map(|e| i64::from(e) == *x)
+                .ok_or_else(|| format!("`{s}` is not an errno name")),
+            Atom::Bool(_) => Err("a boolean cannot describe a number".into()),
+        },
+        FieldValue::Str(s) => Ok(matches!(a, Atom::Str(e) if e == s)),
+    }
+}
+
+fn field_text(v: &FieldValue) -> String {
+    match v {
+        FieldValue::U64(x) => hex(*x),
+        FieldValue::I64(x) => i32::try_from(*x)
+            .map(errno::name)
+            .unwrap_or_else(|_| x.to_string()),
+        FieldValue::Str(s) => s.clone(),
+    }
+}
+
+fn event_line(e: &Event) -> String {
+    let fields: Vec<String> = e
+        .fields()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", field_text(v)))
+        .collect();
+    format!("{} {}", e.name(), fields.join(" "))
+        .trim_end()
+        .to_string()
+}
+
+fn expected_event_line(e: &EventExpect, sym: &dyn Symbols) -> String {
+    // Show fields in the event's own order, as the actual side does, so the diff lines up.
+    let order: &[&str] = crate::model::EVENT_FIELDS
+        .iter()
+        .find(|(k, _)| *k == e.kind)
+        .map(|(_, f)| *f)
+        .unwrap_or(&[]);
+    let mut keys: Vec<&String> = e.fields.keys().collect();
+    keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
+    let fields: Vec<String> = keys
+        .into_iter()
+        .map(|k| (k, &e.fields[k]))
+        .map(|(k, v)| {
+            let shown = match v {
+                Expected::Exact(Atom::Int(i)) if *i < 0 => i32::try_from(*i)
+                    .map(errno::name)
+                    .unwrap_or_else(|_| i.to_string()),
+                Expected::Exact(a) => match expr::eval_atom(a, sym) {
+                    Ok(x) => hex(x),
+                    Err(_) => a.to_string(),
+                },
+                other => format!("{other:?}"),
+            };
+            format!("{k}={shown}")
+        })
+        .chain(
+            (order.contains(&"ret") && !e.fields.contains_key("ret")).then(|| "ret=0".to_string()),
+        )
+        .collect();
+    format!("{} {}", e.kind, fields.join(" "))
+        .trim_end()
+        .to_string()
+}
+
+/// Does one actual event satisfy one expected event? Err = the expectation itself is broken.
+fn event_matches(exp: &EventExpect, act: &Event, sym: &dyn Symbols) -> Result<bool, String> {
+    if exp.kind != act.name() {
+        return Ok(false);
+    }
+    let fields = act.fields();
+    for (name, want) in &exp.fields {
+        let Some((_, have)) = fields.iter().find(|(k, _)| k == name) else {
+            return Err(format!("event `{}` has no field `{name}`", exp.kind));
+        };
+        let ok = match want {
+            Expected::Undefined => true,
+            Expected::Exact(a) => field_matches(a, have, sym)?,
+            Expected::OneOf(v) | Expected::ImplementationDefined(v) => {
+                let mut any = false;
+                for a in v {
+                    any |= field_matches(a, have, sym)?;
+                }
+                any
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    // `ret` defaults to 0: an unlisted failure is still a failure.
+    if !exp.fields.contains_key("ret") {
+        if let Some((_, FieldValue::I64(r))) = fields.iter().find(|(k, _)| *k == "ret") {
+            if *r != 0 {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Judges one vector's execution under one profile.
+pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
+    let fills: BTreeMap<String, u64> = vector
+        .buffers
+        .iter()
+        .filter_map(|(n, b)| b.fill.map(|f| (n.clone(), f)))
+        .collect();
+    let mut mismatches = Vec::new();
+    let mut chosen = Vec::new();
+    for run in &exec.runs {
+        match &run.stop {
+            Stop::Harness(e) => {
+                return Verdict::of(ResultClass::HarnessError, format!("{}: {e}", run.preset))
+            }
+            Stop::Crash(e) => {
+                return Verdict::of(ResultClass::Crash, format!("{}: {e}", run.preset))
+            }
+            Stop::Completed => {}
+        }
+        if !run.end.not_modelled.is_empty() {
+            return Verdict::of(
+                ResultClass::NotSupported,
+                format!(
+                    "{}: the machine does not model {} yet",
+                    run.preset,
+                    run.end.not_modelled.join(", ")
+                ),
+            );
+        }
+        let mut j = Judge {
+            run,
+            mismatches: Vec::new(),
+            chosen: Vec::new(),
+            fills: fills.clone(),
+        };
+        if let Err(e) = judge_run(&mut j, vector, profile) {
+            return Verdict::of(
+                ResultClass::HarnessError,
+                format!(
+                    "{}: the vector's expectation cannot be evaluated: {e}",
+                    run.preset
+                ),
+            );
+        }
+        mismatches.extend(j.mismatches);
+        chosen.extend(j.chosen);
+    }
+    let class = if !mismatches.is_empty() {
+        ResultClass::Fail
+    } else if vector.misuse.is_some() {
+        ResultClass::Misuse
+    } else {
+        ResultClass::Pass
+    };
+    Verdict {
+        class,
+        reason: None,
+        mismatches,
+        chosen,
+    }
+}
+
+fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(), String> {
+    let run = j.run;
+    for (spec, trace) in vector.steps.iter().zip(&run.steps) {
+        let step = &spec.value;
+        let exp = merged(step, profile);
+        let sym = RunSymbols {
+            buffers: &run.buffer_places,
+            states: trace.states_after.clone(),
+            granule: run.facts.map(|f| f.granule()).unwrap_or(0),
+        };
+        judge_step(j, step, trace, &exp, &sym).map_err(|e| format!("step {}: {e}", trace.index))?;
+    }
+    for m in invariants::check(vector, run) {
+        j.mismatches.push(m);
+    }
+    judge_end(j, vector)
+}
+
+fn judge_step(
+    j: &mut Judge<'_>,
+    step: &Step,
+    t: &StepTrace,
+    exp: &StepExpect,
+    sym: &RunSymbols<'_>,
+) -> Result<(), String> {
+    let at = Some(t.index);
+    let mut found: Vec<Mismatch> = Vec::new();
+    if let Some(want) = &exp.ret {
+        let ret = t
+            .ret
+            .as_ref()
+            .ok_or_else(|| format!("`{}` returns nothing to compare with `ret`", t.action))?;
+        let backend = j.run.facts.map(|f| f.backend);
+        found.extend(j.graded(at, "ret", want, ret_text(ret), |a| {
+            ret_matches(a, ret, sym, backend)
+        })?);
+    }
+    if let Some(s) = &exp.state {
+        let st = t
+            .state
+            .as_ref()
+            .ok_or_else(|| format!("`{}` has no state to compare", t.action))?;
+        let name = t.args.get("state").cloned().unwrap_or_default();
+        let (addr, word) = sym.states.get(&name).copied().unwrap_or((0, 0));
+        if let Some(w) = &s.addr {
+            found.extend(j.graded(at, "state.addr", w, st.addr.clone(), |a| {
+                u64_matches(a, addr, sym)
+            })?);
+        }
+        if let Some(w) = &s.size {
+            let size = word & !dmaconf_platform::DMA_IOVA_USE_SWIOTLB;
+            found.extend(j.graded(at, "state.size", w, st.size.clone(), |a| {
+                u64_matches(a, size, sym)
+            })?);
+        }
+        if let Some(w) = &s.use_swiotlb {
+            found.extend(j.graded(
+                at,
+                "state.use_swiotlb",
+                w,
+                st.use_swiotlb.to_string(),
+                |a| match a {
+                    Atom::Bool(b) => Ok(*b == st.use_swiotlb),
+                    other => Err(format!("`{other}` is not a boolean")),
+                },
+            )?);
+        }
+    }
+    if let Some(events) = &exp.events {
+        let ok = events.len() == t.raw_events.len()
+            && events
+                .iter()
+                .zip(&t.raw_events)
+                .map(|(e, a)| event_matches(e, a, sym))
+                .collect::<Result<Vec<bool>, String>>()?
+                .into_iter()
+                .all(|b| b);
+        if !ok {
+            let want: Vec<String> = events.iter().map(|e| expected_event_line(e, sym)).collect();
+            let have: Vec<String> = t.raw_events.iter().map(event_line).collect();
+            let (w, h) = (want.join("\n") + "\n", have.join("\n") + "\n");
+            let diff = similar::TextDiff::from_lines(&w, &h)
+                .unified_diff()
+                .header("expected", "actual")
+                .to_string();
+            let mut m = j.mismatch(
+                at,
+                "events",
+                format!("{} events", want.len()),
+                format!("{} events", have.len()),
+            );
+            m.diff = Some(diff);
+            found.push(m);
+        }
+    }
+    if is_access(step) {
+        if let Some(p) = &exp.data {
+            let len = t.args.get("len").and_then(|l| expr::number(l));
+            let want = pattern_bytes(p, len, &j.fills)?;
+            match &t.data {
+                Some(d) if d.bytes == want => {}
+                Some(d) => {
+                    let first = d.bytes.iter().zip(&want).position(|(a, b)| a != b);
+                    found.push(j.mismatch(
+                        at,
+                        "data",
+                        format!("{} bytes of the pattern", want.len()),
+                        match first {
+                            Some(i) => format!(
+                                "{} bytes, first difference at byte {i:#x}: {:#04x} instead of {:#04x}",
+                                d.bytes.len(),
+                                d.bytes[i],
+                                want[i]
+                            ),
+                            None => format!("{} bytes", d.bytes.len()),
+                        },
+                    ))
+                }
+                None => found.push(j.mismatch(
+                    at,
+                    "data",
+                    format!("{} bytes", want.len()),
+                    "no data: the access faulted or moved nothing".into(),
+                )),
+            }
+        }
+        if step.device_read.is_some() || step.device_write.is_some() {
+            let fault = t
+                .fault
+                .as_ref()
+                .and_then(|f| f.get("reason"))
+                .and_then(|r| r.as_str())
+                .unwrap_or("none")
+                .to_string();
+            let want = exp
+                .fault
+                .clone()
+                .unwrap_or(Expected::Exact(Atom::Str("none".into())));
+            found.extend(j.graded(at, "fault", &want, fault.clone(), |a| match a {
+                Atom::Str(s) => Ok(*s == fault),
+                Atom::Bool(b) => Ok(*b == (fault != "none")),
+                other => Err(format!("`{other}` is not a fault name")),
+            })?);
+        }
+        let want: Option<BTreeSet<&str>> = match &exp.hazards {
+            None => Some(BTreeSet::new()),
+            Some(HazardSet::Undefined) => None,
+            Some(HazardSet::Exactly(v)) => Some(v.iter().map(String::as_str).collect()),
+        };
+        let have: BTreeSet<&str> = t.hazards.iter().map(String::as_str).collect();
+        if let Some(want) = want.filter(|w| *w != have) {
+            found.push(j.mismatch(at, "hazards", format!("{want:?}"), format!("{have:?}")));
+        }
+    }
+    j.mismatches.extend(found);
+    Ok(())
+}
+
+fn judge_end(j: &mut Judge<'_>, vector: &Vector) -> Result<(), String> {
+    let run = j.run;
+    let end = vector.end.clone().unwrap_or_default();
+    let zero = Expected::Exact(Atom::Int(0));
+    let sym = RunSymbols {
+        buffers: &run.buffer_places,
+        states: BTreeMap::new(),
+        granule: 0,
+    };
+    let mappings = run.mapping_count as u64;
+    let m = j.graded(
+        None,
+        "end.live_mappings",
+        end.live_mappings.as_ref().unwrap_or(&zero),
+        format!(
+            "{mappings} ({})",
+            serde_json::to_string(&run.end.mappings).unwrap_or_default()
+        ),
+        |a| u64_matches(a, mappings, &sym),
+    )?;
+    j.mismatches.extend(m);
+    let slots = run.bounce_count as u64;
+    let m = j.graded(
+        None,
+        "end.live_bounce_slots",
+        end.live_bounce_slots.as_ref().unwrap_or(&zero),
+        slots.to_string(),
+        |a| u64_matches(a, slots, &sym),
+    )?;
+    j.mismatches.extend(m);
+    let want: BTreeSet<&str> = end
+        .leaked_states
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let have: BTreeSet<&str> = run
+        .end
+        .reservations
+        .iter()
+        .filter(|r| !r.freed)
+        .map(|r| r.state.as_str())
+        .collect();
+    if want != have {
+        let m = j.mismatch(
+            None,
+            "end.leaked_states",
+            format!("{want:?}"),
+            format!("{have:?}"),
+        );
+        j.mismatches.push(m);
+    }
+    Ok(())
+}

@@ -1,0 +1,646 @@
+//! Executing a vector: place buffers, drive the implementation step by step through the
+//! machine, and record what happened (the trace). Judging the trace is `compare.rs`'s job.
+//!
+//! Data flows one way: vector -> engine -> implementation -> platform interface -> machine ->
+//! events -> trace. The engine owns the `IovaState`s, exactly as a driver owns its
+//! `struct dma_iova_state`.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use dmaconf_machine::{DeviceAccess, Event, FaultReason, FieldValue, Hazard, Machine};
+use dmaconf_platform::{Attrs, Dir, DmaApi, IovaState, PlatformFacts, DMA_IOVA_USE_SWIOTLB};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::expr::{self, Symbols};
+use crate::implementation::Implementation;
+use crate::load::action_name;
+use crate::model::{DirName, DirSpec, Expr, PatternSpec, PlatformChoice, Step, Vector};
+use crate::pattern;
+use crate::preset::Presets;
+
+/// Where buffers go in the simulated physical map: 16 MiB apart from 1 GiB up, so that no two
+/// buffers share a 2 MiB page and none sits in the bounce pool.
+const BUFFER_BASE: u64 = 0x4000_0000;
+const BUFFER_STRIDE: u64 = 0x100_0000;
+
+/// Formats an address or length the way traces and reports show it.
+pub fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+/// What a call returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Ret {
+    Bool(bool),
+    Errno(i32),
+    Value(String),
+}
+
+/// The state as observed after a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StateView {
+    pub addr: String,
+    pub size: String,
+    pub use_swiotlb: bool,
+}
+
+impl StateView {
+    fn of(s: &IovaState) -> StateView {
+        StateView {
+            addr: hex(s.addr),
+            size: hex(s.size & !DMA_IOVA_USE_SWIOTLB),
+            use_swiotlb: s.size & DMA_IOVA_USE_SWIOTLB != 0,
+        }
+    }
+}
+
+/// Bytes a read returned: shown as a length, the first bytes and a digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataView {
+    pub len: usize,
+    pub head: String,
+    pub fnv64: String,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+impl DataView {
+    pub fn of(bytes: Vec<u8>) -> DataView {
+        let head: String = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        DataView {
+            len: bytes.len(),
+            head,
+            fnv64: hex(digest),
+            bytes,
+        }
+    }
+}
+
+/// One executed step.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepTrace {
+    pub index: usize,
+    pub action: String,
+    pub args: BTreeMap<String, String>,
+    pub cpu: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ret: Option<Ret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateView>,
+    pub events: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hazards: Vec<String>,
+    /// The step could not run (bad expression, crash): what went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub raw_events: Vec<Event>,
+    /// Every state's (addr, size word) after the step, for evaluating expectations.
+    #[serde(skip)]
+    pub states_after: BTreeMap<String, (u64, u64)>,
+}
+
+/// A reservation the engine saw `try_alloc` hand out, for leak and overlap judgement.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reservation {
+    pub state: String,
+    pub base: String,
+    pub len: String,
+    #[serde(skip)]
+    pub range: (u64, u64),
+    pub freed: bool,
+}
+
+/// What was left at the end.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EndView {
+    pub mappings: Vec<Value>,
+    pub stale_translations: Vec<Value>,
+    pub bounce_slots: Vec<Value>,
+    pub reservations: Vec<Reservation>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_modelled: Vec<String>,
+}
+
+/// How one run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum Stop {
+    Completed,
+    /// The implementation panicked (a crash of the implementation under test).
+    Crash(String),
+    /// The vector could not be executed as written (harness error).
+    Harness(String),
+}
+
+/// The trace of one vector on one preset.
+#[derive(Clone, Debug, Serialize)]
+pub struct Run {
+    pub preset: String,
+    pub buffers: BTreeMap<String, String>,
+    pub steps: Vec<StepTrace>,
+    pub end: EndView,
+    pub stop: Stop,
+    #[serde(skip)]
+    pub facts: Option<PlatformFacts>,
+    #[serde(skip)]
+    pub reserved: Vec<(u64, u64)>,
+    #[serde(skip)]
+    pub buffer_places: BTreeMap<String, (u64, u64)>,
+    #[serde(skip)]
+    pub mapping_count: usize,
+    #[serde(skip)]
+    pub bounce_count: usize,
+}
+
+/// Everything the engine observed for one vector, one run per preset.
+#[derive(Clone, Debug, Serialize)]
+pub struct Execution {
+    pub runs: Vec<Run>,
+}
+
+/// The symbols of a run as it stands after a given step (for judging).
+pub struct RunSymbols<'a> {
+    pub buffers: &'a BTreeMap<String, (u64, u64)>,
+    pub states: BTreeMap<String, (u64, u64)>,
+    pub granule: u64,
+}
+
+impl Symbols for RunSymbols<'_> {
+    fn buffer(&self, name: &str) -> Option<(u64, u64)> {
+        self.buffers.get(name).copied()
+    }
+    fn state(&self, name: &str) -> Option<(u64, u64)> {
+        self.states.get(name).copied()
+    }
+    fn granule(&self) -> u64 {
+        self.granule
+    }
+}
+
+fn event_json(e: &Event) -> Value {
+    let mut m = Map::new();
+    m.insert("event".into(), Value::String(e.name().into()));
+    for (k, v) in e.fields() {
+        let v = match v {
+            FieldValue::U64(x) => Value::String(hex(x)),
+            FieldValue::I64(x) => Value::from(x),
+            FieldValue::Str(s) => Value::String(s),
+        };
+        m.insert(k.into(), v);
+    }
+    Value::Object(m)
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Mappings and other machine records are shown with hex numbers, like events.
+fn hexify(v: Value) -> Value {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .map(|x| Value::String(hex(x)))
+            .unwrap_or(Value::Number(n)),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, hexify(v))).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(hexify).collect()),
+        other => other,
+    }
+}
+
+fn dir_of(d: &DirSpec) -> Dir {
+    match d {
+        DirSpec::Name(DirName::Bidirectional) => Dir::BIDIRECTIONAL,
+        DirSpec::Name(DirName::ToDevice) => Dir::TO_DEVICE,
+        DirSpec::Name(DirName::FromDevice) => Dir::FROM_DEVICE,
+        DirSpec::Name(DirName::None) => Dir::NONE,
+        DirSpec::Raw(v) => Dir(*v),
+    }
+}
+
+fn attrs_of(names: &[String]) -> Attrs {
+    names
+        .iter()
+        .filter_map(|n| Attrs::from_name(n))
+        .fold(Attrs(0), |a, b| a | b)
+}
+
+/// Bytes of a pattern; `len` comes from the pattern or from the caller (reads).
+pub fn pattern_bytes(
+    p: &PatternSpec,
+    len: Option<u64>,
+    fills: &BTreeMap<String, u64>,
+) -> Result<Vec<u8>, String> {
+    let len = p.len.or(len).ok_or("a written pattern needs `len`")?;
+    if len > MAX_ACCESS {
+        return Err(format!(
+            "{len:#x} bytes is more than one access may move ({MAX_ACCESS:#x})"
+        ));
+    }
+    let at = p.at.unwrap_or(0);
+    match (p.seed, p.byte, &p.buf) {
+        (Some(seed), None, None) => Ok(pattern::bytes(seed, at, len)),
+        (None, Some(b), None) => Ok(vec![b; len as usize]),
+        (None, None, Some(name)) => fills
+            .get(name)
+            .map(|seed| pattern::bytes(*seed, at, len))
+            .ok_or_else(|| format!("no buffer `{name}` with a `fill` in this vector")),
+        _ => Err("a pattern has exactly one of `seed`, `byte`, `buf`".into()),
+    }
+}
+
+/// The largest single device or CPU access a vector may make (keeps memory bounded).
+pub const MAX_ACCESS: u64 = 16 << 20;
+
+/// Runs a vector on every preset it names.
+pub fn execute(vector: &Vector, presets: &Presets, implementation: &Implementation) -> Execution {
+    let choices = vector
+        .platform
+        .as_ref()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
+    Execution {
+        runs: choices
+            .iter()
+            .map(|c| execute_on(vector, c, presets, implementation))
+            .collect(),
+    }
+}
+
+struct Runner<'a> {
+    machine: Machine,
+    api: Box<dyn DmaApi>,
+    states: BTreeMap<String, IovaState>,
+    buffers: BTreeMap<String, (u64, u64)>,
+    fills: BTreeMap<String, u64>,
+    granule: u64,
+    reservations: Vec<Reservation>,
+    _vector: &'a Vector,
+}
+
+fn execute_on(
+    vector: &Vector,
+    choice: &PlatformChoice,
+    presets: &Presets,
+    implementation: &Implementation,
+) -> Run {
+    let mut run = Run {
+        preset: choice.preset.clone(),
+        buffers: BTreeMap::new(),
+        steps: Vec::new(),
+        end: EndView::default(),
+        stop: Stop::Completed,
+        facts: None,
+        reserved: Vec::new(),
+        buffer_places: BTreeMap::new(),
+        mapping_count: 0,
+        bounce_count: 0,
+    };
+    let config = match presets.configure(choice) {
+        Ok(c) => c,
+        Err(e) => {
+            run.stop = Stop::Harness(e);
+            return run;
+        }
+    };
+    run.facts = Some(config.facts);
+    run.reserved = config.reserved.iter().map(|r| (r.start, r.end)).collect();
+    let granule = config.facts.granule();
+    let mut machine = Machine::new(config);
+
+    // Place buffers and write their initial contents (set-up, not events).
+    let mut buffers = BTreeMap::new();
+    let mut fills = BTreeMap::new();
+    for (i, (name, b)) in vector.buffers.iter().enumerate() {
+        if b.size > BUFFER_STRIDE - 0x1000 && b.at.is_none() {
+            run.stop = Stop::Harness(format!(
+                "buffer `{name}`: {:#x} bytes is larger than the runner places ({:#x})",
+                b.size,
+                BUFFER_STRIDE - 0x1000
+            ));
+            return run;
+        }
+        let phys =
+            b.at.unwrap_or(BUFFER_BASE + i as u64 * BUFFER_STRIDE + (b.offset & 0xFFF));
+        if let Some(seed) = b.fill {
+            if b.size <= MAX_ACCESS {
+                machine.mem_write(phys, &pattern::bytes(seed, 0, b.size));
+            }
+            fills.insert(name.clone(), seed);
+        }
+        buffers.insert(name.clone(), (phys, b.size));
+        run.buffers.insert(name.clone(), hex(phys));
+    }
+    run.buffer_places = buffers.clone();
+
+    let mut runner = Runner {
+        machine,
+        api: implementation.instance(),
+        states: BTreeMap::new(),
+        buffers,
+        fills,
+        granule,
+        reservations: Vec::new(),
+        _vector: vector,
+    };
+
+    // Device probe: the implementation sets up its domain.
+    let probe = {
+        let Runner { machine, api, .. } = &mut runner;
+        catch_unwind(AssertUnwindSafe(|| api.probe(machine)))
+    };
+    match probe {
+        Ok(0) => {}
+        Ok(e) => {
+            run.stop = Stop::Harness(format!(
+                "probe failed with {}",
+                dmaconf_platform::errno::name(e)
+            ));
+            return run;
+        }
+        Err(p) => {
+            run.stop = Stop::Crash(format!("probe panicked: {}", panic_text(&p)));
+            return run;
+        }
+    }
+    let _ = runner.machine.take_events();
+
+    for (index, step) in vector.steps.iter().enumerate() {
+        let trace = runner.step(index, &step.value);
+        let stop = trace.error.clone();
+        let crashed = trace
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("implementation panicked"));
+        run.steps.push(trace);
+        if let Some(e) = stop {
+            let action = action_name(&step.value).unwrap_or("?");
+            let e = format!("step {index} ({action}): {e}");
+            run.stop = if crashed {
+                Stop::Crash(e)
+            } else {
+                Stop::Harness(e)
+            };
+            break;
+        }
+    }
+
+    let m = &runner.machine;
+    let mappings = m.mappings();
+    run.mapping_count = mappings.len();
+    run.end.mappings = mappings.iter().map(|x| hexify(to_value(x))).collect();
+    run.end.stale_translations = m
+        .stale_translations()
+        .into_iter()
+        .map(|(iova, len)| serde_json::json!({"iova": hex(iova), "len": hex(len)}))
+        .collect();
+    let slots = m.live_bounce_slots();
+    run.bounce_count = slots.len();
+    run.end.bounce_slots = slots
+        .into_iter()
+        .map(|(slot, len)| serde_json::json!({"slot": hex(slot), "len": hex(len)}))
+        .collect();
+    run.end.reservations = runner.reservations;
+    run.end.not_modelled = m.not_modelled().iter().map(|s| s.to_string()).collect();
+    run
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+impl Runner<'_> {
+    fn symbols(&self) -> RunSymbols<'_> {
+        RunSymbols {
+            buffers: &self.buffers,
+            states: self
+                .states
+                .iter()
+                .map(|(k, s)| (k.clone(), (s.addr, s.size)))
+                .collect(),
+            granule: self.granule,
+        }
+    }
+
+    fn eval(&self, e: &Expr) -> Result<u64, String> {
+        expr::eval(e, &self.symbols())
+    }
+
+    /// Runs `f` on the implementation with the machine as its platform, catching panics.
+    fn call<T>(
+        &mut self,
+        state: &str,
+        f: impl FnOnce(&mut dyn DmaApi, &mut Machine, &mut IovaState) -> T,
+    ) -> Result<(T, IovaState), String> {
+        let mut st = self.states.get(state).copied().unwrap_or_default();
+        let Runner { machine, api, .. } = self;
+        let out = catch_unwind(AssertUnwindSafe(|| f(api.as_mut(), machine, &mut st)))
+            .map_err(|p| format!("implementation panicked: {}", panic_text(&p)))?;
+        self.states.insert(state.to_string(), st);
+        Ok((out, st))
+    }
+
+    fn step(&mut self, index: usize, step: &Step) -> StepTrace {
+        let cpu = step.cpu.unwrap_or(0);
+        self.machine.set_cpu(cpu);
+        let mut t = StepTrace {
+            index,
+            action: action_name(step).unwrap_or("?").to_string(),
+            args: BTreeMap::new(),
+            cpu,
+            ret: None,
+            state: None,
+            events: Vec::new(),
+            data: None,
+            fault: None,
+            hazards: Vec::new(),
+            error: None,
+            raw_events: Vec::new(),
+            states_after: BTreeMap::new(),
+        };
+        if let Err(e) = self.act(step, &mut t) {
+            t.error = Some(e);
+        }
+        t.raw_events = self.machine.take_events();
+        t.events = t.raw_events.iter().map(event_json).collect();
+        t.states_after = self.symbols().states;
+        t
+    }
+
+    fn act(&mut self, step: &Step, t: &mut StepTrace) -> Result<(), String> {
+        let arg = |t: &mut StepTrace, k: &str, v: u64| {
+            t.args.insert(k.to_string(), hex(v));
+            v
+        };
+        if let Some(a) = &step.dma_iova_try_alloc {
+            let phys = arg(t, "phys", self.eval(&a.phys)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            t.args.insert("state".into(), a.state.clone());
+            let (ok, st) = self.call(&a.state, |api, m, s| api.iova_try_alloc(m, s, phys, size))?;
+            t.ret = Some(Ret::Bool(ok));
+            t.state = Some(StateView::of(&st));
+            if ok {
+                self.reserve(&a.state, &st, phys);
+            }
+        } else if let Some(a) = &step.dma_iova_link {
+            let phys = arg(t, "phys", self.eval(&a.phys)?);
+            let offset = arg(t, "offset", self.eval(&a.offset)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
+            self.note_dir_attrs(t, &a.state, dir, attrs);
+            let (r, st) = self.call(&a.state, |api, m, s| {
+                api.iova_link(m, s, phys, offset, size, dir, attrs)
+            })?;
+            t.ret = Some(Ret::Errno(r));
+            t.state = Some(StateView::of(&st));
+        } else if let Some(a) = &step.dma_iova_sync {
+            let offset = arg(t, "offset", self.eval(&a.offset)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            t.args.insert("state".into(), a.state.clone());
+            let (r, st) = self.call(&a.state, |api, m, s| api.iova_sync(m, s, offset, size))?;
+            t.ret = Some(Ret::Errno(r));
+            t.state = Some(StateView::of(&st));
+        } else if let Some(a) = &step.dma_iova_unlink {
+            let offset = arg(t, "offset", self.eval(&a.offset)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
+            self.note_dir_attrs(t, &a.state, dir, attrs);
+            let (_, st) = self.call(&a.state, |api, m, s| {
+                api.iova_unlink(m, s, offset, size, dir, attrs)
+            })?;
+            t.state = Some(StateView::of(&st));
+        } else if let Some(a) = &step.dma_iova_destroy {
+            let len = arg(t, "mapped_len", self.eval(&a.mapped_len)?);
+            let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
+            self.note_dir_attrs(t, &a.state, dir, attrs);
+            let (_, st) = self.call(&a.state, |api, m, s| {
+                api.iova_destroy(m, s, len, dir, attrs)
+            })?;
+            t.state = Some(StateView::of(&st));
+            self.release(&a.state);
+        } else if let Some(a) = &step.dma_iova_free {
+            t.args.insert("state".into(), a.state.clone());
+            let (_, st) = self.call(&a.state, |api, m, s| api.iova_free(m, s))?;
+            t.state = Some(StateView::of(&st));
+            self.release(&a.state);
+        } else if let Some(a) = &step.dma_use_iova {
+            t.args.insert("state".into(), a.state.clone());
+            let (b, st) = self.call(&a.state, |api, _, s| api.use_iova(s))?;
+            t.ret = Some(Ret::Bool(b));
+            t.state = Some(StateView::of(&st));
+        } else if let Some(a) = &step.dma_iova_size {
+            t.args.insert("state".into(), a.state.clone());
+            let (v, st) = self.call(&a.state, |api, _, s| api.iova_size(s))?;
+            t.ret = Some(Ret::Value(hex(v)));
+            t.state = Some(StateView::of(&st));
+        } else if let Some(a) = &step.device_read {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let len = arg(t, "len", self.eval(&a.len)?);
+            if len > MAX_ACCESS {
+                return Err(format!("{len:#x} bytes is more than one access may move"));
+            }
+            let acc = self.machine.device_read(addr, len);
+            self.record_access(t, acc);
+        } else if let Some(a) = &step.device_write {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let bytes = pattern_bytes(&a.data, None, &self.fills)?;
+            t.args.insert("len".into(), hex(bytes.len() as u64));
+            let acc = self.machine.device_write(addr, &bytes);
+            self.record_access(t, acc);
+        } else if let Some(a) = &step.cpu_read {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let len = arg(t, "len", self.eval(&a.len)?);
+            if len > MAX_ACCESS {
+                return Err(format!("{len:#x} bytes is more than one access may move"));
+            }
+            let (bytes, hazards) = self.machine.cpu_read(addr, len);
+            t.data = Some(DataView::of(bytes));
+            t.hazards = hazards.iter().map(|h| h.name().to_string()).collect();
+        } else if let Some(a) = &step.state_set {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            t.args.insert("state".into(), a.state.clone());
+            let st = IovaState { addr, size };
+            self.states.insert(a.state.clone(), st);
+            t.state = Some(StateView::of(&st));
+        } else if let Some(a) = &step.cpu_write {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let bytes = pattern_bytes(&a.data, None, &self.fills)?;
+            t.args.insert("len".into(), hex(bytes.len() as u64));
+            let hazards = self.machine.cpu_write(addr, &bytes);
+            t.hazards = hazards
+                .iter()
+                .map(|h: &Hazard| h.name().to_string())
+                .collect();
+        }
+        Ok(())
+    }
+
+    fn note_dir_attrs(&self, t: &mut StepTrace, state: &str, dir: Dir, attrs: Attrs) {
+        t.args.insert("state".into(), state.to_string());
+        t.args.insert("dir".into(), dir.name().to_string());
+        if attrs.0 != 0 {
+            t.args.insert("attrs".into(), hex(attrs.0));
+        }
+    }
+
+    fn record_access(&mut self, t: &mut StepTrace, acc: DeviceAccess) {
+        t.data = acc.data.map(DataView::of);
+        t.fault = acc.fault.map(|f| {
+            serde_json::json!({
+                "iova": hex(f.iova),
+                "reason": fault_name(&f.reason),
+            })
+        });
+        t.hazards = acc.hazards.iter().map(|h| h.name().to_string()).collect();
+    }
+
+    /// Records the reservation a successful `try_alloc` made (TRYALLOC-06): base and length
+    /// follow from the state and the phys offset, not from the implementation's internals.
+    fn reserve(&mut self, state: &str, st: &IovaState, phys: u64) {
+        let g = self.granule.max(1);
+        let off = phys & (g - 1);
+        let size = st.size & !DMA_IOVA_USE_SWIOTLB;
+        let base = st.addr.wrapping_sub(off);
+        let len = size.saturating_add(off).saturating_add(g - 1) & !(g - 1);
+        self.reservations.push(Reservation {
+            state: state.to_string(),
+            base: hex(base),
+            len: hex(len),
+            range: (base, len),
+            freed: false,
+        });
+    }
+
+    fn release(&mut self, state: &str) {
+        if let Some(r) = self
+            .reservations
+            .iter_mut()
+            .rev()
+            .find(|r| r.state == state && !r.freed)
+        {
+            r.freed = true;
+        }
+    }
+}
+
+pub fn fault_name(r: &FaultReason) -> &'static str {
+    match r {
+        FaultReason::Unmapped => "unmapped",
+        FaultReason::Permission => "permission",
+    }
+}

@@ -1,0 +1,300 @@
+//! Finding and reading vector files. One malformed vector becomes one `harness_error` result
+//! naming its file:line:column; the other vectors of the file still load.
+
+use std::path::{Path, PathBuf};
+
+use dmaconf_platform::{Attrs, WarnCode};
+
+use crate::model::{Header, Step, Vector, EVENT_KINDS, FORMAT_VERSION};
+use crate::preset::Presets;
+use crate::yaml::{self, Located};
+
+/// A vector as loaded: its identity, and either the vector or what is wrong with it.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub file: PathBuf,
+    /// First line of the vector's document.
+    pub line: u64,
+    pub id: String,
+    pub area: String,
+    pub vector: Result<Vector, Located>,
+}
+
+/// Everything under a vectors directory.
+#[derive(Clone, Debug, Default)]
+pub struct Suite {
+    pub presets: Presets,
+    pub vectors: Vec<Loaded>,
+    /// Problems that are not one vector's (unreadable files, bad presets).
+    pub errors: Vec<Located>,
+}
+
+/// Vector files: every `*.yaml` below `root` except the presets folder, sorted by path.
+pub fn vector_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "presets") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Loads presets (`root/presets`) and every vector file below `root`.
+pub fn load_suite(root: &Path) -> Suite {
+    let mut suite = Suite::default();
+    match Presets::load(&root.join("presets")) {
+        Ok(p) => suite.presets = p,
+        Err(errors) => suite.errors.extend(errors),
+    }
+    if !root.is_dir() {
+        suite.errors.push(Located::new(
+            root,
+            1,
+            1,
+            "the vectors directory does not exist",
+        ));
+    }
+    for file in vector_files(root) {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => suite.vectors.extend(load_file(&file, &text)),
+            Err(e) => suite
+                .errors
+                .push(Located::new(&file, 1, 1, format!("cannot read: {e}"))),
+        }
+    }
+    suite
+}
+
+/// The `id:` of a document read as text, for naming a vector that does not parse.
+fn textual_id(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Loads one vector file: a header document, then one vector per document.
+pub fn load_file(file: &Path, text: &str) -> Vec<Loaded> {
+    let docs = yaml::documents(text);
+    let fallback_area = file
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string();
+    let Some((head, rest)) = docs.split_first() else {
+        return vec![Loaded {
+            file: file.to_path_buf(),
+            line: 1,
+            id: file.display().to_string(),
+            area: fallback_area,
+            vector: Err(Located::new(
+                file,
+                1,
+                1,
+                "empty vector file: it needs a header document",
+            )),
+        }];
+    };
+    let header = yaml::parse::<Header>(file, head).and_then(|h| {
+        if h.format == FORMAT_VERSION {
+            Ok(h)
+        } else {
+            Err(Located::new(
+                file,
+                head.first_line,
+                1,
+                format!(
+                    "format {} is not supported by this runner (it reads format {FORMAT_VERSION})",
+                    h.format
+                ),
+            ))
+        }
+    });
+    let header = match header {
+        Ok(h) => h,
+        Err(e) => {
+            // Without a valid header no vector of the file can run; report each by name.
+            return rest
+                .iter()
+                .map(|d| Loaded {
+                    file: file.to_path_buf(),
+                    line: d.first_line,
+                    id: textual_id(d.text)
+                        .unwrap_or_else(|| format!("{}:{}", file.display(), d.first_line)),
+                    area: fallback_area.clone(),
+                    vector: Err(e.clone()),
+                })
+                .chain(rest.is_empty().then(|| Loaded {
+                    file: file.to_path_buf(),
+                    line: 1,
+                    id: file.display().to_string(),
+                    area: fallback_area.clone(),
+                    vector: Err(e.clone()),
+                }))
+                .collect();
+        }
+    };
+    rest.iter()
+        .map(|doc| {
+            let parsed = yaml::parse::<Vector>(file, doc).and_then(|mut v| {
+                apply_defaults(&mut v, &header);
+                check(file, doc.first_line, &v)?;
+                Ok(v)
+            });
+            Loaded {
+                file: file.to_path_buf(),
+                line: doc.first_line,
+                id: match &parsed {
+                    Ok(v) => v.id.clone(),
+                    Err(_) => textual_id(doc.text)
+                        .unwrap_or_else(|| format!("{}:{}", file.display(), doc.first_line)),
+                },
+                area: header.area.clone(),
+                vector: parsed,
+            }
+        })
+        .collect()
+}
+
+fn apply_defaults(v: &mut Vector, h: &Header) {
+    if v.platform.is_none() {
+        v.platform = h.defaults.platform.clone();
+    }
+    if v.requires.is_none() {
+        v.requires = h.defaults.requires.clone();
+    }
+    if v.since.is_none() {
+        v.since = h.defaults.since.clone();
+    }
+}
+
+/// The single action of a step, by its vector spelling.
+pub fn action_name(step: &Step) -> Result<&'static str, String> {
+    let present: Vec<&'static str> = [
+        ("dma_iova_try_alloc", step.dma_iova_try_alloc.is_some()),
+        ("dma_iova_link", step.dma_iova_link.is_some()),
+        ("dma_iova_sync", step.dma_iova_sync.is_some()),
+        ("dma_iova_unlink", step.dma_iova_unlink.is_some()),
+        ("dma_iova_destroy", step.dma_iova_destroy.is_some()),
+        ("dma_iova_free", step.dma_iova_free.is_some()),
+        ("dma_use_iova", step.dma_use_iova.is_some()),
+        ("dma_iova_size", step.dma_iova_size.is_some()),
+        ("device.read", step.device_read.is_some()),
+        ("device.write", step.device_write.is_some()),
+        ("cpu.read", step.cpu_read.is_some()),
+        ("cpu.write", step.cpu_write.is_some()),
+        ("state.set", step.state_set.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, p)| p.then_some(n))
+    .collect();
+    match present.as_slice() {
+        [one] => Ok(one),
+        [] => Err("a step needs exactly one action (dma_iova_*, device.*, cpu.*)".into()),
+        many => Err(format!(
+            "a step has exactly one action, this one has {}",
+            many.join(", ")
+        )),
+    }
+}
+
+/// Checks a parsed vector beyond what its types enforce: shapes the schema cannot express.
+fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
+    let at = |line: u64, column: u64, msg: String| {
+        Located::new(
+            file,
+            first_line + line - 1,
+            column,
+            format!("vector `{}`: {msg}", v.id),
+        )
+    };
+    let top = |msg: String| Located::new(file, first_line, 1, format!("vector `{}`: {msg}", v.id));
+    if v.id.is_empty()
+        || !v
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(top(format!(
+            "id `{}` must be lower-case letters, digits and `-`",
+            v.id
+        )));
+    }
+    if v.rules.is_empty() {
+        return Err(top("`rules` must name at least one spec rule".into()));
+    }
+    if v.why.trim().is_empty() {
+        return Err(top("`why` must say where the expectations come from".into()));
+    }
+    if v.platform.is_none() {
+        return Err(top(
+            "no platform: set `platform` or the file's `defaults.platform`".into(),
+        ));
+    }
+    if v.steps.is_empty() {
+        return Err(top("a vector needs at least one step".into()));
+    }
+    for step in &v.steps {
+        let s = &step.value;
+        let err = |m: String| at(step.line, step.column, m);
+        action_name(s).map_err(&err)?;
+        let attrs: Vec<&Vec<String>> = [
+            s.dma_iova_link.as_ref().map(|a| &a.attrs),
+            s.dma_iova_unlink.as_ref().map(|a| &a.attrs),
+            s.dma_iova_destroy.as_ref().map(|a| &a.attrs),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for name in attrs.into_iter().flatten() {
+            if Attrs::from_name(name).is_none() {
+                return Err(err(format!("unknown DMA attribute `{name}`")));
+            }
+        }
+        if s.expect.as_ref().is_some_and(|e| e.events.is_some()) {
+            return Err(err(
+                "`events` belong in the `linux` block: the semantic profile does not fix Linux's event order".into(),
+            ));
+        }
+        for expect in [&s.expect, &s.linux].into_iter().flatten() {
+            for ev in expect.events.iter().flatten() {
+                if !EVENT_KINDS.contains(&ev.kind.as_str()) {
+                    return Err(err(format!("unknown event kind `{}`", ev.kind)));
+                }
+                if ev.kind == "warn" {
+                    if let Some(crate::model::Expected::Exact(crate::model::Atom::Str(code))) =
+                        ev.fields.get("code")
+                    {
+                        if WarnCode::from_name(code).is_none() {
+                            return Err(err(format!("unknown WARN code `{code}`")));
+                        }
+                    }
+                }
+            }
+            let hazards = match &expect.hazards {
+                Some(crate::model::HazardSet::Exactly(v)) => v.as_slice(),
+                _ => &[],
+            };
+            for h in hazards {
+                if !crate::HAZARD_NAMES.contains(&h.as_str()) {
+                    return Err(err(format!("unknown hazard `{h}`")));
+                }
+            }
+        }
+    }
+    Ok(())
+}

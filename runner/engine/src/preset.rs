@@ -1,0 +1,214 @@
+//! Platform presets (`vectors/presets/*.yaml`, `spec/1-platform.md` § "Presets") and their
+//! lowering to a machine configuration.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use dmaconf_machine::{MachineConfig, SwiotlbConfig};
+use dmaconf_platform::{Arch, DomainType, PgtableBackend, PlatformFacts, Region, RegionKind};
+use serde::Deserialize;
+
+use crate::model::{DomainName, PlatformChoice};
+use crate::yaml::{self, Located};
+
+/// One preset file.
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub id: String,
+    pub about: String,
+    pub arch: ArchName,
+    pub domain: DomainName,
+    pub backend: BackendName,
+    pub pgsize_bitmap: u64,
+    /// Inclusive aperture `[start, end]`.
+    pub aperture: [u64; 2],
+    pub force_aperture: bool,
+    pub coherent: bool,
+    pub untrusted: bool,
+    pub pci: bool,
+    #[serde(default)]
+    pub forcedac: bool,
+    pub dma_mask: u64,
+    #[serde(default)]
+    pub bus_dma_limit: u64,
+    #[serde(default)]
+    pub min_align_mask: u64,
+    pub cache_line: u64,
+    pub swiotlb: bool,
+    pub kmalloc_bounce: bool,
+    pub iommu_dma_config: bool,
+    pub nr_cpus: u32,
+    pub needs_sync_map: bool,
+    pub oas_bits: u32,
+    #[serde(default)]
+    pub reserved: Vec<ReservedSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchName {
+    X86,
+    Arm64,
+    Riscv,
+    Arm,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendName {
+    Iommupt,
+    IoPgtableArm,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionName {
+    PciWindow,
+    DmaRangeGap,
+    Msi,
+    Reserved,
+    Direct,
+}
+
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReservedSpec {
+    pub start: u64,
+    pub end: u64,
+    pub kind: RegionName,
+}
+
+/// Where bounce pools sit in the simulated physical map (above the buffers' area).
+const SWIOTLB_BASE: u64 = 0x8000_0000;
+/// 64 MiB of 2 KiB slots, Linux's default pool.
+const SWIOTLB_NSLABS: u64 = 32768;
+
+/// All presets, by id.
+#[derive(Clone, Debug, Default)]
+pub struct Presets {
+    pub by_id: BTreeMap<String, (PathBuf, Preset)>,
+}
+
+impl Presets {
+    /// Loads every `*.yaml` in `dir`. A preset whose id differs from its file name is an error.
+    pub fn load(dir: &Path) -> Result<Presets, Vec<Located>> {
+        let mut presets = Presets::default();
+        let mut errors = Vec::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        for file in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
+        {
+            let text = match std::fs::read_to_string(file) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(Located::new(file, 1, 1, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            match yaml::parse_file::<Preset>(file, &text) {
+                Ok(p) => {
+                    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                    if stem != p.id {
+                        errors.push(Located::new(
+                            file,
+                            1,
+                            1,
+                            format!("preset id `{}` differs from its file name", p.id),
+                        ));
+                    }
+                    presets.by_id.insert(p.id.clone(), (file.clone(), p));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(presets)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The machine configuration for a preset with a vector's overrides applied.
+    pub fn configure(&self, choice: &PlatformChoice) -> Result<MachineConfig, String> {
+        let (_, p) = self
+            .by_id
+            .get(&choice.preset)
+            .ok_or_else(|| format!("unknown platform preset `{}`", choice.preset))?;
+        Ok(lower(p, choice))
+    }
+}
+
+fn domain_type(d: DomainName) -> DomainType {
+    match d {
+        DomainName::None => DomainType::None,
+        DomainName::Identity => DomainType::Identity,
+        DomainName::Dma => DomainType::Dma,
+        DomainName::DmaFq => DomainType::DmaFq,
+    }
+}
+
+/// Applies overrides and builds the machine configuration.
+fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
+    let facts = PlatformFacts {
+        arch: match p.arch {
+            ArchName::X86 => Arch::X86,
+            ArchName::Arm64 => Arch::Arm64,
+            ArchName::Riscv => Arch::Riscv,
+            ArchName::Arm => Arch::Arm,
+        },
+        domain: domain_type(o.domain.unwrap_or(p.domain)),
+        backend: match p.backend {
+            BackendName::Iommupt => PgtableBackend::Iommupt,
+            BackendName::IoPgtableArm => PgtableBackend::IoPgtableArm,
+        },
+        pgsize_bitmap: o.pgsize_bitmap.unwrap_or(p.pgsize_bitmap),
+        aperture_start: p.aperture[0],
+        aperture_end: o.aperture_end.unwrap_or(p.aperture[1]),
+        force_aperture: p.force_aperture,
+        coherent: o.coherent.unwrap_or(p.coherent),
+        untrusted: o.untrusted.unwrap_or(p.untrusted),
+        pci: o.pci.unwrap_or(p.pci),
+        forcedac: o.forcedac.unwrap_or(p.forcedac),
+        dma_mask: o.dma_mask.unwrap_or(p.dma_mask),
+        bus_dma_limit: o.bus_dma_limit.unwrap_or(p.bus_dma_limit),
+        min_align_mask: o.min_align_mask.unwrap_or(p.min_align_mask),
+        cache_line: p.cache_line,
+        swiotlb: p.swiotlb,
+        kmalloc_bounce: p.kmalloc_bounce,
+        iommu_dma_config: p.iommu_dma_config,
+        nr_cpus: o.nr_cpus.unwrap_or(p.nr_cpus),
+    };
+    let reserved = p
+        .reserved
+        .iter()
+        .map(|r| Region {
+            start: r.start,
+            end: r.end,
+            kind: match r.kind {
+                RegionName::PciWindow => RegionKind::PciWindow,
+                RegionName::DmaRangeGap => RegionKind::DmaRangeGap,
+                RegionName::Msi => RegionKind::Msi,
+                RegionName::Reserved => RegionKind::Reserved,
+                RegionName::Direct => RegionKind::Direct,
+            },
+        })
+        // PCI host-bridge windows are reserved only for PCI devices (iova_reserve_pci_windows).
+        .filter(|r| facts.pci || r.kind != RegionKind::PciWindow)
+        .collect();
+    MachineConfig {
+        facts,
+        reserved,
+        needs_sync_map: o.needs_sync_map.unwrap_or(p.needs_sync_map),
+        oas_bits: p.oas_bits,
+        swiotlb: p.swiotlb.then_some(SwiotlbConfig {
+            base: SWIOTLB_BASE,
+            nslabs: SWIOTLB_NSLABS,
+            nareas: 1,
+        }),
+    }
+}

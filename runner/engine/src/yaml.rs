@@ -1,0 +1,169 @@
+//! The one module that knows the YAML library (serde-saphyr). Everything else sees typed
+//! values or a [`Located`] error.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+/// A problem in an input file, with its position (1-based line and column).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", file.display())]
+pub struct Located {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl Located {
+    pub fn new(file: &Path, line: u64, column: u64, message: impl Into<String>) -> Located {
+        Located {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// One YAML document of a multi-document file: its text and the line it starts on.
+#[derive(Clone, Debug)]
+pub struct Document<'a> {
+    pub first_line: u64,
+    pub text: &'a str,
+}
+
+/// Splits a file into documents at lines that are exactly `---` (optionally followed by a
+/// comment). Each document is parsed on its own so that one malformed vector does not hide the
+/// others (`spec/INTERPRETING.md` § "Vector files").
+pub fn documents(text: &str) -> Vec<Document<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 1u64;
+    let mut offset = 0usize;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end();
+        let is_separator = trimmed == "---" || trimmed.starts_with("--- #");
+        if is_separator {
+            out.push(Document {
+                first_line: start_line,
+                text: &text[start..offset],
+            });
+            start = offset + line.len();
+            start_line = index as u64 + 2;
+        }
+        offset += line.len();
+    }
+    out.push(Document {
+        first_line: start_line,
+        text: &text[start..],
+    });
+    // A document holding only comments and blank lines is not a document.
+    out.retain(|d| {
+        d.text
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
+    out
+}
+
+fn options() -> serde_saphyr::Options {
+    // Budgets stay at the library's defaults (alias bombs, deep nesting); duplicate keys are
+    // errors by default, which catches copy-paste mistakes in vectors.
+    let mut o = serde_saphyr::Options::default();
+    o.with_snippet = false;
+    o
+}
+
+/// Parses one document into `T`, mapping any error to the file's own line numbers.
+pub fn parse<T: DeserializeOwned>(file: &Path, doc: &Document<'_>) -> Result<T, Located> {
+    serde_saphyr::from_str_with_options(doc.text, options()).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        let text = e.to_string();
+        // The library appends " at line L, column C"; we print our own position instead.
+        let message = match text.rfind(" at line ") {
+            Some(cut) => text[..cut].to_string(),
+            None => text,
+        };
+        Located::new(file, doc.first_line + line - 1, column, message)
+    })
+}
+
+/// Parses a single-document file (presets, `spec/untested.yaml`).
+pub fn parse_file<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Located> {
+    parse(
+        file,
+        &Document {
+            first_line: 1,
+            text,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_documents_and_keeps_line_numbers() {
+        let text = "format: 1\n---\nid: a\n--- # second\n\nid: b\n";
+        let docs = documents(text);
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[1].first_line, 3);
+        assert_eq!(docs[2].first_line, 5);
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Id {
+            id: u64,
+        }
+        let err = parse::<Id>(Path::new("f.yaml"), &docs[2]).err().unwrap();
+        assert_eq!((err.line, err.column), (6, 5));
+        assert!(err.to_string().starts_with("f.yaml:6:5: "), "{err}");
+    }
+
+    #[test]
+    fn comment_only_documents_are_dropped() {
+        assert_eq!(documents("# just a comment\n---\n# another\n").len(), 0);
+    }
+}
+
+/// A value with the position it was read from (line relative to its document; add the
+/// document's `first_line - 1`). Lets checks made after parsing still name file:line:column.
+#[derive(Clone, Debug)]
+pub struct At<T> {
+    pub value: T,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for At<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<At<T>, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        Ok(At {
+            value: spanned.value,
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+        })
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for At<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+/// A document as a JSON value (for JSON Schema validation).
+pub fn to_json(file: &Path, doc: &Document<'_>) -> Result<serde_json::Value, Located> {
+    parse::<serde_json::Value>(file, doc)
+}
