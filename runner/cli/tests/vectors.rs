@@ -39,7 +39,7 @@ fn main() {
             trials.push(
                 Trial::test(name, move || {
                     let loaded = &suite.vectors[index];
-                    let report = run_one(loaded, &suite, &implementation, &[profile]);
+                    let report = run_one(loaded, &suite, implementation.as_ref(), &[profile]);
                     let verdict = &report.results[&profile];
                     if profile == Profile::Linux {
                         if let Some(trace) = &report.trace {

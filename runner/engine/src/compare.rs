@@ -7,6 +7,7 @@ use dmaconf_machine::{Event, FieldValue};
 use dmaconf_platform::{errno, PgtableBackend};
 use serde::Serialize;
 
+use crate::door::Observes;
 use crate::exec::{hex, pattern_bytes, Execution, Ret, Run, RunSymbols, StepTrace, Stop};
 use crate::expr::{self, Symbols};
 use crate::invariants;
@@ -354,12 +355,20 @@ fn expected_event_line(e: &EventExpect, sym: &dyn Symbols) -> String {
 }
 
 /// Does one actual event satisfy one expected event? Err = the expectation itself is broken.
-fn event_matches(exp: &EventExpect, act: &Event, sym: &dyn Symbols) -> Result<bool, String> {
+fn event_matches(
+    exp: &EventExpect,
+    act: &Event,
+    sym: &dyn Symbols,
+    observes: Option<&Observes>,
+) -> Result<bool, String> {
     if exp.kind != act.name() {
         return Ok(false);
     }
     let fields = act.fields();
     for (name, want) in &exp.fields {
+        if observes.is_some_and(|o| !o.sees_field(&exp.kind, name)) {
+            continue;
+        }
         let Some((_, have)) = fields.iter().find(|(k, _)| k == name) else {
             return Err(format!("event `{}` has no field `{name}`", exp.kind));
         };
@@ -405,6 +414,12 @@ pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
             }
             Stop::Crash(e) => {
                 return Verdict::of(ResultClass::Crash, format!("{}: {e}", run.preset))
+            }
+            Stop::NotSupported(e) => {
+                return Verdict::of(ResultClass::NotSupported, format!("{}: {e}", run.preset))
+            }
+            Stop::Timeout(e) => {
+                return Verdict::of(ResultClass::Timeout, format!("{}: {e}", run.preset))
             }
             Stop::Completed => {}
         }
@@ -519,12 +534,18 @@ fn judge_step(
             )?);
         }
     }
-    if let Some(events) = &exp.events {
+    if let Some(all) = &exp.events {
+        // A door that sees only some kinds is judged on those (spec/INTERPRETING.md § Doors).
+        let observes = j.run.observes.as_ref();
+        let events: Vec<&EventExpect> = all
+            .iter()
+            .filter(|e| observes.is_none_or(|o| o.sees_kind(&e.kind)))
+            .collect();
         let ok = events.len() == t.raw_events.len()
             && events
                 .iter()
                 .zip(&t.raw_events)
-                .map(|(e, a)| event_matches(e, a, sym))
+                .map(|(e, a)| event_matches(e, a, sym, observes))
                 .collect::<Result<Vec<bool>, String>>()?
                 .into_iter()
                 .all(|b| b);

@@ -141,12 +141,19 @@ pub enum Stop {
     Crash(String),
     /// The vector could not be executed as written (harness error).
     Harness(String),
+    /// The door cannot express this vector on its platform (the reason says what is missing).
+    NotSupported(String),
+    /// The implementation or its machine did not finish in time.
+    Timeout(String),
 }
 
 /// The trace of one vector on one preset.
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
     pub preset: String,
+    /// Set by doors that see less than the simulated machine records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observes: Option<crate::door::Observes>,
     pub buffers: BTreeMap<String, String>,
     pub steps: Vec<StepTrace>,
     pub end: EndView,
@@ -297,6 +304,7 @@ fn execute_on(
 ) -> Run {
     let mut run = Run {
         preset: choice.preset.clone(),
+        observes: None,
         buffers: BTreeMap::new(),
         steps: Vec::new(),
         end: EndView::default(),

@@ -6,6 +6,7 @@
 //! machine only through its public observation API.
 
 pub mod compare;
+pub mod door;
 pub mod exec;
 pub mod expr;
 pub mod implementation;
@@ -19,6 +20,7 @@ pub mod report;
 pub mod yaml;
 
 pub use compare::{judge, Profile, ResultClass, Verdict};
+pub use door::{Door, Observes};
 pub use implementation::Implementation;
 pub use load::{load_suite, Loaded, Suite};
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::compare::{judge, Profile, ResultClass, Verdict};
-use crate::exec::{execute, Execution};
-use crate::implementation::{unmet, Implementation};
+use crate::door::Door;
+use crate::exec::Execution;
 use crate::load::{Loaded, Suite};
 
 /// Which vectors to run.
@@ -89,7 +89,7 @@ impl Report {
 pub fn run_one(
     loaded: &Loaded,
     suite: &Suite,
-    implementation: &Implementation,
+    door: &dyn Door,
     profiles: &[Profile],
 ) -> VectorReport {
     let mut results = BTreeMap::new();
@@ -106,7 +106,7 @@ pub fn run_one(
             }
         }
         Ok(v) => {
-            let missing = unmet(v.requires.as_deref().unwrap_or(&[]), implementation);
+            let missing = door.unmet(v);
             if !missing.is_empty() {
                 for p in profiles {
                     results.insert(
@@ -118,7 +118,7 @@ pub fn run_one(
                     );
                 }
             } else {
-                let exec = execute(v, &suite.presets, implementation);
+                let exec = door.execute(v, &suite.presets);
                 for p in profiles {
                     results.insert(*p, judge(v, &exec, *p));
                 }
@@ -140,17 +140,26 @@ pub fn run_one(
 /// Runs every selected vector. `progress` is called after each vector (for a progress bar).
 pub fn run_suite(
     suite: &Suite,
-    implementation: &Implementation,
+    door: &dyn Door,
     profiles: &[Profile],
     filter: &Filter,
     mut progress: impl FnMut(&VectorReport),
 ) -> Result<Report, String> {
-    let mut vectors = Vec::new();
+    let mut selected = Vec::new();
     for loaded in &suite.vectors {
-        if !filter.matches(loaded)? {
-            continue;
+        if filter.matches(loaded)? {
+            selected.push(loaded);
         }
-        let r = run_one(loaded, suite, implementation, profiles);
+    }
+    let runnable: Vec<&crate::model::Vector> = selected
+        .iter()
+        .filter_map(|l| l.vector.as_ref().ok())
+        .filter(|v| door.unmet(v).is_empty())
+        .collect();
+    door.prepare(&runnable, &suite.presets);
+    let mut vectors = Vec::new();
+    for loaded in selected {
+        let r = run_one(loaded, suite, door, profiles);
         progress(&r);
         vectors.push(r);
     }
@@ -167,7 +176,7 @@ pub fn run_suite(
         }
     }
     Ok(Report {
-        implementation: implementation.name.clone(),
+        implementation: door.name(),
         profiles: profiles.to_vec(),
         summary,
         vectors,

@@ -1,0 +1,54 @@
+//! Doors: the ways a vector reaches an implementation. The in-process door drives a `DmaApi`
+//! on the simulated machine (`exec.rs`); other doors (a real kernel under QEMU) execute whole
+//! vectors elsewhere and hand back the same `Execution`, which `compare.rs` judges alike.
+
+use crate::exec::Execution;
+use crate::implementation::{unmet, Implementation};
+use crate::model::Vector;
+use crate::preset::Presets;
+
+/// What a door can observe of the platform, when it cannot see everything the machine records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Observes {
+    /// Event kinds the door sees; expected events of other kinds are not compared.
+    pub event_kinds: Vec<String>,
+    /// Per kind, the fields the door sees (a kind absent here: all fields).
+    pub event_fields: Vec<(String, Vec<String>)>,
+}
+
+impl Observes {
+    pub fn sees_kind(&self, kind: &str) -> bool {
+        self.event_kinds.iter().any(|k| k == kind)
+    }
+    pub fn sees_field(&self, kind: &str, field: &str) -> bool {
+        match self.event_fields.iter().find(|(k, _)| k == kind) {
+            Some((_, fields)) => fields.iter().any(|f| f == field),
+            None => true,
+        }
+    }
+}
+
+/// A way to run vectors against one implementation.
+pub trait Door {
+    /// Names the implementation in reports.
+    fn name(&self) -> String;
+    /// Requirements of a vector this door cannot meet (empty: it can run it).
+    fn unmet(&self, vector: &Vector) -> Vec<String>;
+    /// Called once with every vector about to run, before any `execute`: a door that boots a
+    /// machine runs them all here and keeps the results.
+    fn prepare(&self, _vectors: &[&Vector], _presets: &Presets) {}
+    /// Executes one vector on every preset it names.
+    fn execute(&self, vector: &Vector, presets: &Presets) -> Execution;
+}
+
+impl Door for Implementation {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn unmet(&self, vector: &Vector) -> Vec<String> {
+        unmet(vector.requires.as_deref().unwrap_or(&[]), self)
+    }
+    fn execute(&self, vector: &Vector, presets: &Presets) -> Execution {
+        crate::exec::execute(vector, presets, self)
+    }
+}
