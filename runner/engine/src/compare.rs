@@ -567,7 +567,7 @@ fn judge_step(
             found.push(m);
         }
     }
-    if is_access(step) {
+    if is_access(step) && t.unobserved.is_none() {
         if let Some(p) = &exp.data {
             let len = t.args.get("len").and_then(|l| expr::number(l));
             let want = pattern_bytes(p, len, &j.fills)?;

@@ -103,6 +103,10 @@ pub struct StepTrace {
     /// The step could not run (bad expression, crash): what went wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set by a door that ran the step but could not observe its outcome (e.g. a device that
+    /// cannot reach the address); the step's observations are then not judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unobserved: Option<String>,
     #[serde(skip)]
     pub raw_events: Vec<Event>,
     /// Every state's (addr, size word) after the step, for evaluating expectations.
@@ -477,6 +481,7 @@ impl Runner<'_> {
             fault: None,
             hazards: Vec::new(),
             error: None,
+            unobserved: None,
             raw_events: Vec::new(),
             states_after: BTreeMap::new(),
         };
