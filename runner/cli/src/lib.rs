@@ -19,9 +19,11 @@ pub fn find_root() -> PathBuf {
 
 /// The Linux-faithful Rust reference.
 pub fn reference() -> Implementation {
-    Implementation::new("reference", &["iova_api", "linux_exact"], || {
-        Box::new(dmaconf_reference::Reference::new())
-    })
+    Implementation::new(
+        "reference",
+        &["iova_api", "streaming", "linux_exact"],
+        || Box::new(dmaconf_reference::Reference::new()),
+    )
 }
 
 /// Resolves `--impl NAME`.

@@ -297,6 +297,7 @@ struct Runner<'a> {
     fills: BTreeMap<String, u64>,
     granule: u64,
     reservations: Vec<Reservation>,
+    now_ns: u64,
     _vector: &'a Vector,
 }
 
@@ -364,6 +365,7 @@ fn execute_on(
         fills,
         granule,
         reservations: Vec::new(),
+        now_ns: 0,
         _vector: vector,
     };
 
@@ -453,15 +455,24 @@ impl Runner<'_> {
     }
 
     /// Runs `f` on the implementation with the machine as its platform, catching panics.
+    fn call_api<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn DmaApi, &mut Machine) -> T,
+    ) -> Result<T, String> {
+        let Runner { machine, api, .. } = self;
+        catch_unwind(AssertUnwindSafe(|| f(api.as_mut(), machine)))
+            .map_err(|p| format!("implementation panicked: {}", panic_text(&p)))
+    }
+
+    /// Like [`Runner::call_api`], handing the named state to the call and keeping what it
+    /// leaves there.
     fn call<T>(
         &mut self,
         state: &str,
         f: impl FnOnce(&mut dyn DmaApi, &mut Machine, &mut IovaState) -> T,
     ) -> Result<(T, IovaState), String> {
         let mut st = self.states.get(state).copied().unwrap_or_default();
-        let Runner { machine, api, .. } = self;
-        let out = catch_unwind(AssertUnwindSafe(|| f(api.as_mut(), machine, &mut st)))
-            .map_err(|p| format!("implementation panicked: {}", panic_text(&p)))?;
+        let out = self.call_api(|api, m| f(api, m, &mut st))?;
         self.states.insert(state.to_string(), st);
         Ok((out, st))
     }
@@ -583,6 +594,35 @@ impl Runner<'_> {
             let (bytes, hazards) = self.machine.cpu_read(addr, len);
             t.data = Some(DataView::of(bytes));
             t.hazards = hazards.iter().map(|h| h.name().to_string()).collect();
+        } else if let Some(a) = &step.dma_map_phys {
+            let phys = arg(t, "phys", self.eval(&a.phys)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
+            self.note_dir_attrs(t, &a.handle, dir, attrs);
+            t.args.remove("state");
+            t.args.insert("handle".into(), a.handle.clone());
+            let addr = self.call_api(|api, m| api.map_phys(m, phys, size, dir, attrs))?;
+            // The handle keeps the DMA address for `HANDLE.dma` (and its size).
+            self.states
+                .insert(a.handle.clone(), IovaState { addr, size });
+            t.ret = Some(Ret::Value(hex(addr)));
+        } else if let Some(a) = &step.dma_unmap_phys {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
+            t.args.insert("dir".into(), dir.name().to_string());
+            if attrs.0 != 0 {
+                t.args.insert("attrs".into(), hex(attrs.0));
+            }
+            self.call_api(|api, m| api.unmap_phys(m, addr, size, dir, attrs))?;
+        } else if step.dma_need_unmap.is_some() {
+            let b = self.call_api(|api, m| api.need_unmap(m))?;
+            t.ret = Some(Ret::Bool(b));
+        } else if let Some(a) = &step.time_advance {
+            self.now_ns = self.now_ns.saturating_add(a.ms.saturating_mul(1_000_000));
+            let now = arg(t, "now_ns", self.now_ns);
+            self.machine.set_time(now);
+            self.call_api(|api, m| api.advance_time(m, now))?;
         } else if let Some(a) = &step.state_set {
             let addr = arg(t, "addr", self.eval(&a.addr)?);
             let size = arg(t, "size", self.eval(&a.size)?);

@@ -161,7 +161,7 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
             .buffer(name)
             .map(|(_, size)| size)
             .ok_or_else(|| format!("no buffer `{name}` in this vector")),
-        [state, "addr"] => symbols
+        [state, "addr" | "dma"] => symbols
             .state(state)
             .map(|(addr, _)| addr)
             .ok_or_else(|| format!("no state `{state}` yet in this vector")),
@@ -170,7 +170,7 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
             .map(|(_, size)| size & !dmaconf_platform::DMA_IOVA_USE_SWIOTLB)
             .ok_or_else(|| format!("no state `{state}` yet in this vector")),
         _ => Err(format!(
-            "unknown name `{t}` (use buf.NAME, buf.NAME.end, buf.NAME.size, STATE.addr, STATE.size or granule)"
+            "unknown name `{t}` (use buf.NAME, buf.NAME.end, buf.NAME.size, STATE.addr, STATE.size, HANDLE.dma or granule)"
         )),
     }
 }

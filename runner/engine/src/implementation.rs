@@ -7,6 +7,8 @@ use dmaconf_platform::DmaApi;
 pub const CAPABILITIES: &[&str] = &[
     // The two-step calls themselves.
     "iova_api",
+    // The streaming calls beside them (dma_map_phys, dma_unmap_phys, dma_need_unmap).
+    "streaming",
     // Exact Linux 7.3 values (IOVAs, event order): required by nothing, reported by the
     // reference so that a linux-profile run against a semantic-only implementation is flagged.
     "linux_exact",

@@ -198,6 +198,10 @@ pub fn action_name(step: &Step) -> Result<&'static str, String> {
         ("cpu.read", step.cpu_read.is_some()),
         ("cpu.write", step.cpu_write.is_some()),
         ("state.set", step.state_set.is_some()),
+        ("dma_map_phys", step.dma_map_phys.is_some()),
+        ("dma_unmap_phys", step.dma_unmap_phys.is_some()),
+        ("dma_need_unmap", step.dma_need_unmap.is_some()),
+        ("time.advance", step.time_advance.is_some()),
     ]
     .into_iter()
     .filter_map(|(n, p)| p.then_some(n))
@@ -253,6 +257,8 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
         let err = |m: String| at(step.line, step.column, m);
         action_name(s).map_err(&err)?;
         let attrs: Vec<&Vec<String>> = [
+            s.dma_map_phys.as_ref().map(|a| &a.attrs),
+            s.dma_unmap_phys.as_ref().map(|a| &a.attrs),
             s.dma_iova_link.as_ref().map(|a| &a.attrs),
             s.dma_iova_unlink.as_ref().map(|a| &a.attrs),
             s.dma_iova_destroy.as_ref().map(|a| &a.attrs),

@@ -124,6 +124,18 @@ pub struct Step {
     /// The caller writes its own state struct (garbage from the stack, a reused state).
     #[serde(default, rename = "state.set")]
     pub state_set: Option<StateSetArgs>,
+    /// Streaming `dma_map_phys`; the DMA address is kept as `HANDLE.dma`.
+    #[serde(default)]
+    pub dma_map_phys: Option<MapPhysArgs>,
+    /// Streaming `dma_unmap_phys`.
+    #[serde(default)]
+    pub dma_unmap_phys: Option<UnmapPhysArgs>,
+    /// `dma_need_unmap`.
+    #[serde(default)]
+    pub dma_need_unmap: Option<NoArgs>,
+    /// Platform time moves on (timers such as the flush queue's may fire).
+    #[serde(default, rename = "time.advance")]
+    pub time_advance: Option<TimeArgs>,
     /// The CPU the step runs on (default 0).
     #[serde(default)]
     pub cpu: Option<u32>,
@@ -141,6 +153,41 @@ pub struct Step {
 #[serde(deny_unknown_fields)]
 pub struct StateArg {
     pub state: String,
+}
+
+/// `dma_map_phys` arguments; `handle` names the returned DMA address.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapPhysArgs {
+    pub handle: String,
+    pub phys: Expr,
+    pub size: Expr,
+    pub dir: DirSpec,
+    #[serde(default)]
+    pub attrs: Vec<String>,
+}
+
+/// `dma_unmap_phys` arguments.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnmapPhysArgs {
+    pub addr: Expr,
+    pub size: Expr,
+    pub dir: DirSpec,
+    #[serde(default)]
+    pub attrs: Vec<String>,
+}
+
+/// A call without arguments: `{}`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// `time.advance` by whole milliseconds.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeArgs {
+    pub ms: u64,
 }
 
 /// Sets a state's two words directly, as a driver's own code can.

@@ -76,6 +76,7 @@ pub struct DeviceAccess {
 pub struct Machine {
     cfg: MachineConfig,
     cpu: u32,
+    now_ns: u64,
     mem: PhysMemory,
     pt: IoPageTable,
     iotlb: Iotlb,
@@ -89,6 +90,7 @@ impl Machine {
     pub fn new(cfg: MachineConfig) -> Machine {
         Machine {
             cpu: 0,
+            now_ns: 0,
             mem: PhysMemory::new(),
             pt: IoPageTable::new(&cfg.facts, cfg.oas_bits),
             iotlb: Iotlb::new(),
@@ -107,6 +109,11 @@ impl Machine {
     /// Sets what [`Platform::current_cpu`] returns.
     pub fn set_cpu(&mut self, cpu: u32) {
         self.cpu = cpu;
+    }
+
+    /// Sets the platform clock (`time.advance` steps); what `Platform::now_ns` returns.
+    pub fn set_time(&mut self, now_ns: u64) {
+        self.now_ns = now_ns;
     }
 
     /// Set-up write: raw memory, no events, no hazards, no not-modelled notes. Bytes past
@@ -322,6 +329,10 @@ impl Platform for Machine {
 
     fn current_cpu(&self) -> u32 {
         self.cpu
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.now_ns
     }
 
     /// Models `iommu_map_nosync`. Event order follows the source: a WARN raised by the page

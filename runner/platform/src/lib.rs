@@ -23,6 +23,11 @@ pub trait Platform {
     fn reserved_region(&self, index: u32) -> Option<Region>;
     /// The CPU the current call runs on (per-CPU caches in the IOVA allocator and SWIOTLB areas).
     fn current_cpu(&self) -> u32;
+    /// Platform time in nanoseconds (explicit `time.advance` steps move it), for timers such as
+    /// the flush queue's. A platform without time reports 0.
+    fn now_ns(&self) -> u64 {
+        0
+    }
 
     /// Models `iommu_map_nosync`: install translations for `[iova, iova+len)` to
     /// `[phys, phys+len)`, rolling back what it installed on failure. No IOTLB work.
@@ -131,6 +136,35 @@ pub trait DmaApi {
     );
     /// `dma_iova_free`. FREE-* rules.
     fn iova_free(&mut self, p: &mut dyn Platform, state: &IovaState);
+    /// `dma_map_phys` (streaming). STREAM-* rules. Returns the DMA address, or
+    /// [`DMA_MAPPING_ERROR`]. An implementation without the streaming API keeps this default
+    /// and does not declare the `streaming` capability.
+    fn map_phys(
+        &mut self,
+        _p: &mut dyn Platform,
+        _phys: u64,
+        _size: u64,
+        _dir: Dir,
+        _attrs: Attrs,
+    ) -> u64 {
+        DMA_MAPPING_ERROR
+    }
+    /// `dma_unmap_phys` of a `map_phys` result. STREAM-* rules.
+    fn unmap_phys(
+        &mut self,
+        _p: &mut dyn Platform,
+        _addr: u64,
+        _size: u64,
+        _dir: Dir,
+        _attrs: Attrs,
+    ) {
+    }
+    /// `dma_need_unmap`: must the caller keep DMA addresses to unmap them? STREAM-06.
+    fn need_unmap(&mut self, _p: &mut dyn Platform) -> bool {
+        true
+    }
+    /// Time moved to `now_ns`: run the timers that expired (the flush queue's). STREAM-04.
+    fn advance_time(&mut self, _p: &mut dyn Platform, _now_ns: u64) {}
     /// `dma_use_iova` (a header inline in Linux). STATE-02.
     fn use_iova(&self, state: &IovaState) -> bool {
         dma_use_iova(state)

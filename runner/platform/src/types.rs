@@ -209,6 +209,17 @@ impl WarnCode {
     /// report it).
     pub const MAP_UNALIGNED: WarnCode = WarnCode(8);
 
+    /// STREAM-01: `__iommu_dma_map` refuses a `min_align_mask` wider than the granule
+    /// ("Unsupported alignment constraint").
+    pub const STREAM_MIN_ALIGN_UNSUPPORTED: WarnCode = WarnCode(9);
+    /// STREAM-03: `iommu_dma_unmap_phys` found no translation for the handle.
+    pub const STREAM_UNMAP_UNTRANSLATED: WarnCode = WarnCode(10);
+    /// STREAM-03: `__iommu_dma_unmap` removed a different number of bytes than asked.
+    pub const STREAM_UNMAP_SHORT: WarnCode = WarnCode(11);
+    /// STREAM-05: dma-direct cannot reach the address and cannot bounce it ("DMA addr ...
+    /// overflow").
+    pub const DIRECT_OVERFLOW: WarnCode = WarnCode(12);
+
     /// Every code, with its vector spelling. Keep in step with `spec/2-outcomes.md`.
     pub const ALL: &'static [(&'static str, WarnCode)] = &[
         ("try_alloc_zero_size", WarnCode::TRY_ALLOC_ZERO_SIZE),
@@ -225,6 +236,16 @@ impl WarnCode {
         ("unlink_untranslated", WarnCode::UNLINK_UNTRANSLATED),
         ("map_no_access", WarnCode::MAP_NO_ACCESS),
         ("map_unaligned", WarnCode::MAP_UNALIGNED),
+        (
+            "stream_min_align_unsupported",
+            WarnCode::STREAM_MIN_ALIGN_UNSUPPORTED,
+        ),
+        (
+            "stream_unmap_untranslated",
+            WarnCode::STREAM_UNMAP_UNTRANSLATED,
+        ),
+        ("stream_unmap_short", WarnCode::STREAM_UNMAP_SHORT),
+        ("direct_overflow", WarnCode::DIRECT_OVERFLOW),
     ];
 
     pub fn name(self) -> &'static str {

@@ -27,6 +27,7 @@ pub mod free;
 pub mod iova;
 pub mod link;
 pub mod prot;
+pub mod streaming;
 pub mod swiotlb;
 pub mod sync;
 pub mod try_alloc;
@@ -35,7 +36,7 @@ pub mod unlink;
 #[cfg(test)]
 mod tests;
 
-use dmaconf_platform::{errno, Attrs, Dir, DmaApi, IovaState, Platform};
+use dmaconf_platform::{errno, Attrs, Dir, DmaApi, IovaState, Platform, DMA_MAPPING_ERROR};
 
 pub use device::Device;
 pub use iova::IovaDomain;
@@ -58,6 +59,10 @@ enum Mode {
 #[derive(Clone, Debug)]
 pub struct Reference {
     mode: Mode,
+    /// The lazy domain's flush queue (streaming unmaps only; the IOVA API never uses it).
+    fq: streaming::FlushQueue,
+    /// dma-direct's per-device state (has it bounced?).
+    direct: streaming::Direct,
 }
 
 impl Default for Reference {
@@ -71,6 +76,8 @@ impl Reference {
     pub fn new() -> Reference {
         Reference {
             mode: Mode::Unprobed,
+            fq: streaming::FlushQueue::default(),
+            direct: streaming::Direct::default(),
         }
     }
 
@@ -220,6 +227,55 @@ impl DmaApi for Reference {
         self.ensure_probed(p);
         if let Mode::IommuDma(dev) = &mut self.mode {
             free::dma_iova_free(dev, p, state);
+        }
+    }
+
+    /// STREAM-01, STREAM-05; mirrors `dma_map_phys`: an invalid direction is a BUG in Linux
+    /// (here a mapping error), a non-coherent device refuses REQUIRE_COHERENT, then iommu-dma
+    /// or dma-direct maps.
+    fn map_phys(
+        &mut self,
+        p: &mut dyn Platform,
+        phys: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> u64 {
+        self.ensure_probed(p);
+        if dir.0 >= Dir::NONE.0 {
+            return DMA_MAPPING_ERROR;
+        }
+        if !p.facts().coherent && attrs.contains(Attrs::REQUIRE_COHERENT) {
+            return DMA_MAPPING_ERROR;
+        }
+        match &mut self.mode {
+            Mode::IommuDma(dev) => streaming::iommu_map_phys(dev, p, phys, size, dir, attrs),
+            _ => streaming::direct_map_phys(&mut self.direct, p, phys, size, dir, attrs),
+        }
+    }
+
+    /// STREAM-03, STREAM-04, STREAM-05; mirrors `dma_unmap_phys`.
+    fn unmap_phys(&mut self, p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, attrs: Attrs) {
+        self.ensure_probed(p);
+        match &mut self.mode {
+            Mode::IommuDma(dev) => {
+                streaming::iommu_unmap_phys(dev, &mut self.fq, p, addr, size, dir, attrs)
+            }
+            _ => streaming::direct_unmap_phys(p, addr, size, dir, attrs),
+        }
+    }
+
+    /// STREAM-06; mirrors `dma_need_unmap`.
+    fn need_unmap(&mut self, p: &mut dyn Platform) -> bool {
+        self.ensure_probed(p);
+        let iommu_dma = matches!(self.mode, Mode::IommuDma(_));
+        streaming::need_unmap(iommu_dma, &p.facts(), &self.direct)
+    }
+
+    /// STREAM-04: the flush queue's timer.
+    fn advance_time(&mut self, p: &mut dyn Platform, now_ns: u64) {
+        if let Mode::IommuDma(dev) = &mut self.mode {
+            self.fq.advance(p, &mut dev.iovad, now_ns);
         }
     }
 }

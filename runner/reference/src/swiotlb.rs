@@ -176,7 +176,7 @@ fn bounce_and_link(
 /// `len` bytes into it whatever the direction; for an untrusted device zero the bounce
 /// granule's bytes before and after the copy. Returns the bounce address, `None` on failure.
 /// Zero-length fills (a `memset` of nothing) are not issued.
-fn map_swiotlb(dev: &Device, p: &mut dyn Platform, phys: u64, len: u64) -> Option<u64> {
+pub fn map_swiotlb(dev: &Device, p: &mut dyn Platform, phys: u64, len: u64) -> Option<u64> {
     if !dev.facts.swiotlb {
         // Linux: dev_warn_once "DMA bounce buffers are inactive" (not a WARN).
         return None;

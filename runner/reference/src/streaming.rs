@@ -1,0 +1,354 @@
+//! The streaming API beside the two-step one (`spec/6-streaming.md`): `dma_map_phys` /
+//! `dma_unmap_phys` on iommu-dma (strict, or lazy through the flush queue) and on dma-direct,
+//! and `dma_need_unmap`. This is what a caller falls back to when `dma_iova_try_alloc` is false
+//! (MIX-01), and what passthrough (identity) domains run on.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use dmaconf_platform::{
+    Attrs, Dir, DomainType, Platform, PlatformFacts, WarnCode, DMA_MAPPING_ERROR,
+};
+
+use crate::device::Device;
+use crate::iova::IovaDomain;
+use crate::prot::dma_info_to_prot;
+use crate::swiotlb::{dev_use_swiotlb, iova_unaligned, map_swiotlb, tbl_unmap_single};
+
+/// `IOVA_DEFAULT_FQ_SIZE`: per-CPU ring slots (one stays empty, so 255 entries fit).
+pub const FQ_SIZE: usize = 256;
+/// `IOVA_DEFAULT_FQ_TIMEOUT`: 10 ms.
+pub const FQ_TIMEOUT_NS: u64 = 10_000_000;
+
+/// One flush-queue entry: an IOVA range unmapped but not yet invalidated.
+#[derive(Clone, Debug)]
+struct FqEntry {
+    pfn: u64,
+    pages: u64,
+    /// `fq_flush_start_cnt` when queued: reusable once `fq_flush_finish_cnt` passes it.
+    counter: u64,
+}
+
+/// STREAM-04; the per-CPU flush queues of a lazy (`IOMMU_DOMAIN_DMA_FQ`) domain, with their
+/// timer. Mirrors `queue_iova`, `fq_ring_free_locked`, `fq_flush_iotlb`, `fq_flush_timeout`.
+#[derive(Clone, Debug, Default)]
+pub struct FlushQueue {
+    rings: BTreeMap<u32, VecDeque<FqEntry>>,
+    start_cnt: u64,
+    finish_cnt: u64,
+    /// When the armed timer fires (ns), if armed.
+    timer: Option<u64>,
+}
+
+impl FlushQueue {
+    /// Entries of `cpu`'s ring whose flush has completed go back to the allocator.
+    fn ring_free(&mut self, cpu: u32, iovad: &mut IovaDomain, free_cpu: u32) {
+        let finish = self.finish_cnt;
+        let ring = self.rings.entry(cpu).or_default();
+        while ring.front().is_some_and(|e| e.counter < finish) {
+            if let Some(e) = ring.pop_front() {
+                iovad.free_iova_fast(free_cpu, e.pfn, e.pages);
+            }
+        }
+    }
+
+    fn flush_iotlb(&mut self, p: &mut dyn Platform) {
+        self.start_cnt += 1;
+        p.flush_iotlb_all();
+        self.finish_cnt += 1;
+    }
+
+    /// Mirrors `queue_iova`.
+    fn queue(&mut self, p: &mut dyn Platform, iovad: &mut IovaDomain, pfn: u64, pages: u64) {
+        let cpu = p.current_cpu();
+        self.ring_free(cpu, iovad, cpu);
+        if self.rings.get(&cpu).map_or(0, VecDeque::len) >= FQ_SIZE - 1 {
+            self.flush_iotlb(p);
+            self.ring_free(cpu, iovad, cpu);
+        }
+        let counter = self.start_cnt;
+        self.rings.entry(cpu).or_default().push_back(FqEntry {
+            pfn,
+            pages,
+            counter,
+        });
+        if self.timer.is_none() {
+            self.timer = Some(p.now_ns().saturating_add(FQ_TIMEOUT_NS));
+        }
+    }
+
+    /// Mirrors `fq_flush_timeout` when the clock has reached the armed timer.
+    pub fn advance(&mut self, p: &mut dyn Platform, iovad: &mut IovaDomain, now_ns: u64) {
+        if self.timer.is_some_and(|t| now_ns >= t) {
+            self.timer = None;
+            self.flush_iotlb(p);
+            let cpu = p.current_cpu();
+            let cpus: Vec<u32> = self.rings.keys().copied().collect();
+            for c in cpus {
+                self.ring_free(c, iovad, cpu);
+            }
+        }
+    }
+
+    /// Ranges waiting in the queues (for tests and reports).
+    pub fn queued(&self) -> usize {
+        self.rings.values().map(VecDeque::len).sum()
+    }
+}
+
+/// STREAM-01, STREAM-02; mirrors `iommu_dma_map_phys` + `__iommu_dma_map`.
+pub fn iommu_map_phys(
+    dev: &mut Device,
+    p: &mut dyn Platform,
+    phys: u64,
+    size: u64,
+    dir: Dir,
+    attrs: Attrs,
+) -> u64 {
+    let coherent = dev.coherent();
+    let prot = dma_info_to_prot(dir, coherent, attrs);
+    let mut phys = phys;
+    // The whole buffer bounces when an untrusted (or kmalloc-unsafe) device maps an unaligned
+    // range; MMIO never bounces; REQUIRE_COHERENT refuses to.
+    if !attrs.contains(Attrs::MMIO)
+        && dev_use_swiotlb(dev, size, dir)
+        && iova_unaligned(dev, phys, size)
+    {
+        if attrs.contains(Attrs::REQUIRE_COHERENT) {
+            return DMA_MAPPING_ERROR;
+        }
+        match map_swiotlb(dev, p, phys, size) {
+            Some(bounce) => phys = bounce,
+            None => return DMA_MAPPING_ERROR,
+        }
+    }
+    if !coherent && !attrs.intersects(Attrs::SKIP_CPU_SYNC | Attrs::MMIO) {
+        p.sync_for_device(phys, size, dir);
+        p.sync_barrier();
+    }
+    let iova = iommu_dma_map(dev, p, phys, size, prot);
+    if iova == DMA_MAPPING_ERROR && !attrs.intersects(Attrs::MMIO | Attrs::REQUIRE_COHERENT) {
+        tbl_unmap_single(dev, p, phys, size, dir, attrs);
+    }
+    iova
+}
+
+/// Mirrors `__iommu_dma_map`: refuse a `min_align_mask` wider than the granule, allocate
+/// `iova_align(size + off)` under the streaming mask, `iommu_map` (map + `iotlb_sync_map`, the
+/// map rolled back if the sync fails), free the IOVA at once on failure.
+fn iommu_dma_map(
+    dev: &mut Device,
+    p: &mut dyn Platform,
+    phys: u64,
+    size: u64,
+    prot: dmaconf_platform::Prot,
+) -> u64 {
+    if dev.facts.min_align_mask > dev.iovad.mask() {
+        p.warn(WarnCode::STREAM_MIN_ALIGN_UNSUPPORTED);
+        return DMA_MAPPING_ERROR;
+    }
+    let iova_off = dev.iovad.iova_offset(phys);
+    let len = dev.iovad.iova_align(size.wrapping_add(iova_off));
+    let cpu = p.current_cpu();
+    let mask = dev.dma_mask();
+    let iova =
+        dev.iovad
+            .iommu_dma_alloc_iova(cpu, &dev.facts, &mut dev.pci_32bit_workaround, len, mask);
+    if iova == 0 {
+        return DMA_MAPPING_ERROR;
+    }
+    let base = phys.wrapping_sub(iova_off);
+    let mut ret = p.iommu_map(iova, base, len, prot);
+    if ret == 0 {
+        ret = p.iotlb_sync_map(iova, len);
+        if ret != 0 {
+            let unmapped = p.iommu_unmap(iova, len);
+            p.iotlb_sync(iova, unmapped);
+        }
+    }
+    if ret != 0 {
+        let shift = dev.iovad.shift();
+        dev.iovad.free_iova_fast(cpu, iova >> shift, len >> shift);
+        return DMA_MAPPING_ERROR;
+    }
+    iova.wrapping_add(iova_off)
+}
+
+/// STREAM-03, STREAM-04; mirrors `iommu_dma_unmap_phys` + `__iommu_dma_unmap`.
+pub fn iommu_unmap_phys(
+    dev: &mut Device,
+    fq: &mut FlushQueue,
+    p: &mut dyn Platform,
+    addr: u64,
+    size: u64,
+    dir: Dir,
+    attrs: Attrs,
+) {
+    if attrs.intersects(Attrs::MMIO | Attrs::REQUIRE_COHERENT) {
+        iommu_dma_unmap(dev, fq, p, addr, size);
+        return;
+    }
+    let phys = p.iova_to_phys(addr);
+    if phys == 0 {
+        p.warn(WarnCode::STREAM_UNMAP_UNTRANSLATED);
+        return;
+    }
+    if !attrs.contains(Attrs::SKIP_CPU_SYNC) && !dev.coherent() {
+        p.sync_for_cpu(phys, size, dir);
+        p.sync_barrier();
+    }
+    iommu_dma_unmap(dev, fq, p, addr, size);
+    tbl_unmap_single(dev, p, phys, size, dir, attrs);
+}
+
+/// Mirrors `__iommu_dma_unmap`: unmap the granule-aligned range; strict domains invalidate and
+/// free at once, lazy ones queue the IOVA until the next flush.
+fn iommu_dma_unmap(
+    dev: &mut Device,
+    fq: &mut FlushQueue,
+    p: &mut dyn Platform,
+    addr: u64,
+    size: u64,
+) {
+    let iova_off = dev.iovad.iova_offset(addr);
+    let base = addr.wrapping_sub(iova_off);
+    let len = dev.iovad.iova_align(size.wrapping_add(iova_off));
+    let queued = dev.facts.domain == DomainType::DmaFq;
+    let unmapped = p.iommu_unmap(base, len);
+    if unmapped != len {
+        p.warn(WarnCode::STREAM_UNMAP_SHORT);
+    }
+    let shift = dev.iovad.shift();
+    if queued {
+        fq.queue(p, &mut dev.iovad, base >> shift, len >> shift);
+    } else {
+        // The gather covers what was removed; an empty gather skips the driver.
+        if unmapped != 0 {
+            p.iotlb_sync(base, unmapped);
+        }
+        let cpu = p.current_cpu();
+        dev.iovad.free_iova_fast(cpu, base >> shift, len >> shift);
+    }
+}
+
+/// `dma_capable`: the last byte lies under `min_not_zero(dma_mask, bus_dma_limit)`.
+fn dma_capable(facts: &PlatformFacts, addr: u64, size: u64) -> bool {
+    if addr == DMA_MAPPING_ERROR {
+        return false;
+    }
+    let end = addr.wrapping_add(size).wrapping_sub(1);
+    let mask = if facts.dma_mask == 0 {
+        crate::iova::DMA_BIT_MASK_32
+    } else {
+        facts.dma_mask
+    };
+    let limit = match facts.bus_dma_limit {
+        0 => mask,
+        b => mask.min(b),
+    };
+    end <= limit
+}
+
+/// The dma-direct side of a device (no IOMMU translation): whether a bounce ever cleared its
+/// skip-sync flag (`dma_reset_need_sync`).
+#[derive(Clone, Debug, Default)]
+pub struct Direct {
+    pub bounced: bool,
+}
+
+/// STREAM-05; mirrors `dma_direct_map_phys` (no `dma_range_map` offset, no memory encryption,
+/// no forced bouncing: the DMA address is the physical address).
+pub fn direct_map_phys(
+    direct: &mut Direct,
+    p: &mut dyn Platform,
+    phys: u64,
+    size: u64,
+    dir: Dir,
+    attrs: Attrs,
+) -> u64 {
+    let facts = p.facts();
+    if attrs.contains(Attrs::MMIO) {
+        if !dma_capable(&facts, phys, size) {
+            p.warn(WarnCode::DIRECT_OVERFLOW);
+            return DMA_MAPPING_ERROR;
+        }
+        return phys;
+    }
+    if !dma_capable(&facts, phys, size) {
+        if facts.swiotlb && !attrs.contains(Attrs::REQUIRE_COHERENT) {
+            return direct_swiotlb_map(direct, p, &facts, phys, size, dir, attrs);
+        }
+        p.warn(WarnCode::DIRECT_OVERFLOW);
+        return DMA_MAPPING_ERROR;
+    }
+    if !facts.coherent && !attrs.intersects(Attrs::SKIP_CPU_SYNC | Attrs::MMIO) {
+        p.sync_for_device(phys, size, dir);
+        p.sync_barrier();
+    }
+    phys
+}
+
+/// Mirrors `swiotlb_map` for dma-direct: a slot with no alignment beyond the pool's own, the
+/// copy, a capability check of the bounce address, then cache maintenance on the bounce.
+fn direct_swiotlb_map(
+    direct: &mut Direct,
+    p: &mut dyn Platform,
+    facts: &PlatformFacts,
+    phys: u64,
+    size: u64,
+    dir: Dir,
+    attrs: Attrs,
+) -> u64 {
+    let mut bounce = 0u64;
+    if p.bounce_alloc(phys, size, 0, facts.min_align_mask, &mut bounce) != 0 {
+        return DMA_MAPPING_ERROR;
+    }
+    direct.bounced = true;
+    p.copy(bounce, phys, size);
+    if !dma_capable(facts, bounce, size) {
+        // Released without copying back, then "swiotlb addr overflow".
+        p.bounce_free(bounce, size);
+        p.warn(WarnCode::DIRECT_OVERFLOW);
+        return DMA_MAPPING_ERROR;
+    }
+    if !facts.coherent && !attrs.contains(Attrs::SKIP_CPU_SYNC) {
+        p.sync_for_device(bounce, size, dir);
+        p.sync_barrier();
+    }
+    bounce
+}
+
+/// STREAM-05; mirrors `dma_direct_unmap_phys`: MMIO and REQUIRE_COHERENT mappings need
+/// nothing; otherwise CPU-side maintenance unless SKIP_CPU_SYNC (invalidate, barrier, then the
+/// bounce copy-back), and the bounce slot is released without a second copy.
+pub fn direct_unmap_phys(p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, attrs: Attrs) {
+    if attrs.intersects(Attrs::MMIO | Attrs::REQUIRE_COHERENT) {
+        return;
+    }
+    let facts = p.facts();
+    let phys = addr;
+    let bounced = p.is_bounce(phys);
+    if !attrs.contains(Attrs::SKIP_CPU_SYNC) {
+        if !facts.coherent {
+            p.sync_for_cpu(phys, size, dir);
+            p.sync_barrier();
+        }
+        if bounced && (dir == Dir::FROM_DEVICE || dir == Dir::BIDIRECTIONAL) {
+            let orig = p.bounce_orig(phys);
+            if orig != 0 {
+                if !facts.coherent {
+                    p.sync_barrier();
+                }
+                p.copy(orig, phys, size);
+            }
+        }
+    }
+    if bounced {
+        p.bounce_free(phys, size);
+    }
+}
+
+/// STREAM-06; mirrors `dma_need_unmap`: iommu-dma always needs the unmap; dma-direct only while
+/// syncs are needed (a non-coherent device, or one that has bounced).
+pub fn need_unmap(iommu_dma: bool, facts: &PlatformFacts, direct: &Direct) -> bool {
+    iommu_dma || !facts.coherent || direct.bounced
+}
