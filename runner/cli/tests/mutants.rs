@@ -25,6 +25,16 @@ enum Bug {
     TryAllocKeepsStateOnFailure,
     /// link panics (a crashing implementation).
     LinkPanics,
+    /// the CPU-to-device cache clean of link is never issued (LINK-06 forgotten).
+    NoCacheClean,
+    /// the barrier (arm64 `dsb sy`) is never issued: cleans and invalidates never complete.
+    NoBarrier,
+    /// copies out of a bounce slot are dropped (no copy back at unlink).
+    NoBounceCopyBack,
+    /// bounce requests pass no `min_align_mask` (the bounce keeps no in-granule offset).
+    BounceIgnoresMinAlign,
+    /// bounce slots are never released.
+    NoBounceRelease,
 }
 
 /// A platform seen through a bug: forwards everything, bending one call.
@@ -71,18 +81,32 @@ impl Platform for Bent<'_> {
         self.inner.iova_to_phys(iova)
     }
     fn sync_for_device(&mut self, phys: u64, len: u64, dir: Dir) {
+        if self.bug == Bug::NoCacheClean {
+            return;
+        }
         self.inner.sync_for_device(phys, len, dir)
     }
     fn sync_for_cpu(&mut self, phys: u64, len: u64, dir: Dir) {
         self.inner.sync_for_cpu(phys, len, dir)
     }
     fn sync_barrier(&mut self) {
+        if self.bug == Bug::NoBarrier {
+            return;
+        }
         self.inner.sync_barrier()
     }
     fn bounce_alloc(&mut self, orig: u64, len: u64, a: u64, m: u64, slot: &mut u64) -> i32 {
+        let m = if self.bug == Bug::BounceIgnoresMinAlign {
+            0
+        } else {
+            m
+        };
         self.inner.bounce_alloc(orig, len, a, m, slot)
     }
     fn bounce_free(&mut self, slot: u64, len: u64) {
+        if self.bug == Bug::NoBounceRelease {
+            return;
+        }
         self.inner.bounce_free(slot, len)
     }
     fn is_bounce(&self, phys: u64) -> bool {
@@ -92,6 +116,9 @@ impl Platform for Bent<'_> {
         self.inner.bounce_orig(phys)
     }
     fn copy(&mut self, dst: u64, src: u64, len: u64) {
+        if self.bug == Bug::NoBounceCopyBack && self.inner.is_bounce(src) {
+            return;
+        }
         self.inner.copy(dst, src, len)
     }
     fn fill(&mut self, dst: u64, byte: u8, len: u64) {
@@ -149,7 +176,11 @@ impl DmaApi for Mutant {
             .iova_link(&mut bent, s, phys, offset, size, dir, attrs)
     }
     fn iova_sync(&mut self, p: &mut dyn Platform, s: &IovaState, offset: u64, size: u64) -> i32 {
-        self.reference.iova_sync(p, s, offset, size)
+        let mut bent = Bent {
+            inner: p,
+            bug: self.bug,
+        };
+        self.reference.iova_sync(&mut bent, s, offset, size)
     }
     fn iova_unlink(
         &mut self,
@@ -319,4 +350,74 @@ fn a_panicking_implementation_is_a_crash_and_the_run_goes_on() {
         run(&dmaconf::reference()).vectors.len()
     );
     assert!(!report.ok());
+}
+
+#[test]
+fn a_forgotten_cache_clean_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::NoCacheClean,
+        ResultClass::Fail,
+        &[
+            (Semantic, "cache-arm64-to-device-clean-then-barrier"),
+            (Semantic, "cache-arm64-bidirectional-unaligned-round-trip"),
+            (Semantic, "swiotlb-noncoherent-untrusted-bounce"),
+        ],
+    );
+}
+
+#[test]
+fn a_forgotten_barrier_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::NoBarrier,
+        ResultClass::Fail,
+        &[
+            (Semantic, "cache-arm64-to-device-clean-then-barrier"),
+            (Semantic, "cache-arm64-from-device-invalidate-at-unlink"),
+            (Semantic, "swiotlb-noncoherent-untrusted-bounce"),
+        ],
+    );
+}
+
+#[test]
+fn a_missing_copy_back_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::NoBounceCopyBack,
+        ResultClass::Fail,
+        &[
+            (Semantic, "swiotlb-nvme-worked-example"),
+            (Semantic, "swiotlb-zero-length-middle-b1"),
+            (Semantic, "swiotlb-kmalloc-tail-bounce-noncoherent"),
+        ],
+    );
+}
+
+#[test]
+fn a_bounce_without_min_align_mask_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::BounceIgnoresMinAlign,
+        ResultClass::Fail,
+        &[
+            (Semantic, "swiotlb-nvme-worked-example"),
+            (Semantic, "swiotlb-zero-length-middle-b1"),
+            (Linux, "swiotlb-sticky-flag-require-coherent"),
+        ],
+    );
+}
+
+#[test]
+fn a_leaked_bounce_slot_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::NoBounceRelease,
+        ResultClass::Fail,
+        &[
+            (Semantic, "swiotlb-nvme-worked-example"),
+            (Semantic, "swiotlb-pool-full-unwinds-own-range-b1"),
+            (Semantic, "swiotlb-untrusted-no-min-align-enxio"),
+        ],
+    );
 }

@@ -156,6 +156,7 @@ fn is_access(step: &Step) -> bool {
         || step.device_write.is_some()
         || step.cpu_read.is_some()
         || step.cpu_write.is_some()
+        || step.cpu_speculate.is_some()
 }
 
 /// A judged outcome: a mismatch, a vector bug, or fine.
@@ -371,8 +372,13 @@ fn event_matches(
         return Ok(false);
     }
     let fields = act.fields();
+    let failed = fields
+        .iter()
+        .any(|(k, v)| *k == "ret" && matches!(v, FieldValue::I64(r) if *r != 0));
     for (name, want) in &exp.fields {
-        if observes.is_some_and(|o| !o.sees_field(&exp.kind, name)) {
+        if observes.is_some_and(|o| {
+            !o.sees_field(&exp.kind, name) || (failed && o.unseen_when_failed(&exp.kind, name))
+        }) {
             continue;
         }
         let Some((_, have)) = fields.iter().find(|(k, _)| k == name) else {

@@ -14,11 +14,20 @@ pub struct Observes {
     pub event_kinds: Vec<String>,
     /// Per kind, the fields the door sees (a kind absent here: all fields).
     pub event_fields: Vec<(String, Vec<String>)>,
+    /// Per kind, fields the door cannot see on an event that failed (its `ret` is not 0): the
+    /// kernel's `map` tracepoint reports the bytes mapped, so a failed map's asked length is
+    /// not visible there.
+    pub unseen_when_failed: Vec<(String, Vec<String>)>,
 }
 
 impl Observes {
     pub fn sees_kind(&self, kind: &str) -> bool {
         self.event_kinds.iter().any(|k| k == kind)
+    }
+    pub fn unseen_when_failed(&self, kind: &str, field: &str) -> bool {
+        self.unseen_when_failed
+            .iter()
+            .any(|(k, fields)| k == kind && fields.iter().any(|f| f == field))
     }
     pub fn sees_field(&self, kind: &str, field: &str) -> bool {
         match self.event_fields.iter().find(|(k, _)| k == kind) {

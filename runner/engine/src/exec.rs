@@ -615,6 +615,23 @@ impl Runner<'_> {
                 t.args.insert("attrs".into(), hex(attrs.0));
             }
             self.call_api(|api, m| api.unmap_phys(m, addr, size, dir, attrs))?;
+        } else if let Some(a) = step
+            .dma_sync_single_for_cpu
+            .as_ref()
+            .or(step.dma_sync_single_for_device.as_ref())
+        {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let size = arg(t, "size", self.eval(&a.size)?);
+            let dir = dir_of(&a.dir);
+            t.args.insert("dir".into(), dir.name().to_string());
+            let for_cpu = step.dma_sync_single_for_cpu.is_some();
+            self.call_api(|api, m| {
+                if for_cpu {
+                    api.sync_single_for_cpu(m, addr, size, dir)
+                } else {
+                    api.sync_single_for_device(m, addr, size, dir)
+                }
+            })?;
         } else if step.dma_need_unmap.is_some() {
             let b = self.call_api(|api, m| api.need_unmap(m))?;
             t.ret = Some(Ret::Bool(b));
@@ -639,6 +656,13 @@ impl Runner<'_> {
                 .iter()
                 .map(|h: &Hazard| h.name().to_string())
                 .collect();
+        } else if let Some(a) = &step.cpu_speculate {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let len = arg(t, "len", self.eval(&a.len)?);
+            if len > MAX_ACCESS {
+                return Err(format!("{len:#x} bytes is more than one access may move"));
+            }
+            self.machine.cpu_speculate(addr, len);
         }
         Ok(())
     }

@@ -54,7 +54,12 @@ pub const PLATFORM_SIDE: &[&str] = &[
 ];
 
 /// Platform-side capabilities the simulated machine provides today; grows as the machine does.
-pub const MACHINE_CAPABILITIES: &[&str] = &["fixed_phys", "noncoherent"];
+pub const MACHINE_CAPABILITIES: &[&str] = &[
+    "fixed_phys",
+    "noncoherent",
+    "swiotlb_pool",
+    "cpu_cache_model",
+];
 
 /// The requirements of a vector that neither the implementation nor the machine meets.
 pub fn unmet(requires: &[String], implementation: &Implementation) -> Vec<String> {

@@ -197,10 +197,19 @@ pub fn action_name(step: &Step) -> Result<&'static str, String> {
         ("device.write", step.device_write.is_some()),
         ("cpu.read", step.cpu_read.is_some()),
         ("cpu.write", step.cpu_write.is_some()),
+        ("cpu.speculate", step.cpu_speculate.is_some()),
         ("state.set", step.state_set.is_some()),
         ("dma_map_phys", step.dma_map_phys.is_some()),
         ("dma_unmap_phys", step.dma_unmap_phys.is_some()),
         ("dma_need_unmap", step.dma_need_unmap.is_some()),
+        (
+            "dma_sync_single_for_cpu",
+            step.dma_sync_single_for_cpu.is_some(),
+        ),
+        (
+            "dma_sync_single_for_device",
+            step.dma_sync_single_for_device.is_some(),
+        ),
         ("time.advance", step.time_advance.is_some()),
     ]
     .into_iter()
@@ -256,6 +265,18 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
         let s = &step.value;
         let err = |m: String| at(step.line, step.column, m);
         action_name(s).map_err(&err)?;
+        // `buf` and `granule` start expressions of their own (spec/INTERPRETING.md).
+        let names = [
+            s.dma_iova_try_alloc.as_ref().map(|a| &a.state),
+            s.dma_iova_link.as_ref().map(|a| &a.state),
+            s.state_set.as_ref().map(|a| &a.state),
+            s.dma_map_phys.as_ref().map(|a| &a.handle),
+        ];
+        for name in names.into_iter().flatten() {
+            if name == "buf" || name == "granule" || name.is_empty() || name.contains('.') {
+                return Err(err(format!("`{name}` cannot name a state or handle")));
+            }
+        }
         let attrs: Vec<&Vec<String>> = [
             s.dma_map_phys.as_ref().map(|a| &a.attrs),
             s.dma_unmap_phys.as_ref().map(|a| &a.attrs),

@@ -121,6 +121,10 @@ pub struct Step {
     pub cpu_read: Option<ReadArgs>,
     #[serde(default, rename = "cpu.write")]
     pub cpu_write: Option<WriteArgs>,
+    /// The CPU pulls the cache lines of `[addr, addr + len)` in by itself (a prefetch or
+    /// speculative load), as it may at any time; no data, no hazards of its own.
+    #[serde(default, rename = "cpu.speculate")]
+    pub cpu_speculate: Option<ReadArgs>,
     /// The caller writes its own state struct (garbage from the stack, a reused state).
     #[serde(default, rename = "state.set")]
     pub state_set: Option<StateSetArgs>,
@@ -133,6 +137,12 @@ pub struct Step {
     /// `dma_need_unmap`.
     #[serde(default)]
     pub dma_need_unmap: Option<NoArgs>,
+    /// `dma_sync_single_for_cpu`.
+    #[serde(default)]
+    pub dma_sync_single_for_cpu: Option<SyncSingleArgs>,
+    /// `dma_sync_single_for_device`.
+    #[serde(default)]
+    pub dma_sync_single_for_device: Option<SyncSingleArgs>,
     /// Platform time moves on (timers such as the flush queue's may fire).
     #[serde(default, rename = "time.advance")]
     pub time_advance: Option<TimeArgs>,
@@ -176,6 +186,15 @@ pub struct UnmapPhysArgs {
     pub dir: DirSpec,
     #[serde(default)]
     pub attrs: Vec<String>,
+}
+
+/// `dma_sync_single_for_{cpu,device}` arguments.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSingleArgs {
+    pub addr: Expr,
+    pub size: Expr,
+    pub dir: DirSpec,
 }
 
 /// A call without arguments: `{}`.
@@ -743,6 +762,10 @@ pub struct PlatformChoice {
     pub aperture_end: Option<u64>,
     #[serde(default)]
     pub nr_cpus: Option<u32>,
+    /// The `swiotlb=` boot parameter: the bounce pool's size in 2 KiB slots (Linux rounds it
+    /// up to a power of two of at least 128 per area).
+    #[serde(default)]
+    pub swiotlb_nslabs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]

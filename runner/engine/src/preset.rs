@@ -82,7 +82,7 @@ pub struct ReservedSpec {
 /// Where bounce pools sit in the simulated physical map (above the buffers' area).
 const SWIOTLB_BASE: u64 = 0x8000_0000;
 /// 64 MiB of 2 KiB slots, Linux's default pool.
-const SWIOTLB_NSLABS: u64 = 32768;
+const SWIOTLB_NSLABS: u64 = dmaconf_machine::swiotlb::DEFAULT_NSLABS;
 
 /// All presets, by id.
 #[derive(Clone, Debug, Default)]
@@ -205,10 +205,16 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
         reserved,
         needs_sync_map: o.needs_sync_map.unwrap_or(p.needs_sync_map),
         oas_bits: p.oas_bits,
-        swiotlb: p.swiotlb.then_some(SwiotlbConfig {
-            base: SWIOTLB_BASE,
-            nslabs: SWIOTLB_NSLABS,
-            nareas: 1,
+        // Linux's geometry for the pool size and the CPU count; the kernel's page size is the
+        // granule when that is larger than 4 KiB (arm64 SMMUs take PAGE_SIZE as granule).
+        swiotlb: p.swiotlb.then(|| {
+            SwiotlbConfig::linux(
+                SWIOTLB_BASE,
+                o.swiotlb_nslabs.unwrap_or(SWIOTLB_NSLABS),
+                facts.nr_cpus,
+                facts.pci,
+                facts.granule().max(4096),
+            )
         }),
     }
 }

@@ -370,7 +370,10 @@ impl IoPageTable {
     /// (-EINVAL, no WARN). A run installs all its entries or none. Length 0 maps nothing and
     /// succeeds (the loop never runs, so even prot 0 passes).
     fn map_arm(&mut self, iova: u64, phys: u64, len: u64, prot: u32, out: &mut MapOutcome) {
+        // __iommu_map_domain_pgtbl's alignment check, with its "unaligned" error print (the
+        // map_unaligned code of spec/2-outcomes.md).
         if (iova | phys | len) & (self.granule - 1) != 0 {
+            out.warn = Some(WarnCode::MAP_UNALIGNED);
             out.ret = -errno::EINVAL;
             return;
         }

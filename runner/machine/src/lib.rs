@@ -6,9 +6,9 @@
 //! ordered event log, so what an implementation did is observed here rather than reported by the
 //! implementation. It never calls a DMA layer.
 //!
-//! Parts not modelled yet (the CPU cache line model, the SWIOTLB slot search) are stubs; when a
-//! vector relies on one, [`Machine::not_modelled`] names it, so a result that depends on it is
-//! not mistaken for a verdict.
+//! What the machine cannot model (an access longer than it moves, a page table beyond its PTE
+//! limit) is named by [`Machine::not_modelled`], so a result that depends on it is not mistaken
+//! for a verdict.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -94,7 +94,7 @@ impl Machine {
             mem: PhysMemory::new(),
             pt: IoPageTable::new(&cfg.facts, cfg.oas_bits),
             iotlb: Iotlb::new(),
-            caches: CpuCaches::new(cfg.facts.coherent),
+            caches: CpuCaches::new(&cfg.facts),
             pool: SwiotlbPool::new(cfg.swiotlb),
             events: Vec::new(),
             not_modelled: Vec::new(),
@@ -128,31 +128,40 @@ impl Machine {
         self.mem.read(phys, len)
     }
 
-    /// A CPU store. Coherent machines: straight to memory, no hazards (exact). Non-coherent
-    /// machines: the same, flagged "cpu cache model" until the line model exists.
+    /// A CPU store. Coherent machines: straight to memory. Non-coherent machines: into the
+    /// cache lines (write-allocate), dirty until written back ([`cache`]). No hazards.
     pub fn cpu_write(&mut self, phys: u64, data: &[u8]) -> Vec<Hazard> {
-        self.note_data_access();
-        if self.mem.write(phys, data) != data.len() as u64 {
+        if self.caches.cpu_write(&mut self.mem, phys, data) != data.len() as u64 {
             self.note(NOT_MODELLED_OVERSIZED);
         }
         Vec::new()
     }
 
-    /// A CPU load; see [`Machine::cpu_write`].
+    /// A CPU load. Non-coherent machines read through the cache lines, loading the absent
+    /// ones: `stale_cpu_line` for bytes the device wrote under a line already cached,
+    /// `dirty_line_discarded` for bytes whose CPU write an invalidate threw away.
     pub fn cpu_read(&mut self, phys: u64, len: u64) -> (Vec<u8>, Vec<Hazard>) {
-        self.note_data_access();
-        let data = self.mem.read(phys, len);
-        if data.len() as u64 != len {
+        let capped = memory::clamp_len(phys, len);
+        if capped != len {
             self.note(NOT_MODELLED_OVERSIZED);
         }
-        (data, Vec::new())
+        self.caches.cpu_read(&self.mem, phys, capped)
+    }
+
+    /// The CPU pulls the lines of `[phys, phys + len)` into its cache by itself, as it may at
+    /// any time (prefetch, speculation): absent lines are loaded clean from memory. Changes
+    /// nothing on a coherent machine. No events, no hazards.
+    pub fn cpu_speculate(&mut self, phys: u64, len: u64) {
+        if memory::clamp_len(phys, len) != len {
+            self.note(NOT_MODELLED_OVERSIZED);
+        }
+        self.caches.speculate(&self.mem, phys, len);
     }
 
     /// The device reads `len` bytes at DMA address `dma`, through the IOMMU when the domain
     /// translates. See [`device::plan_translated`] for faults and hazards.
     pub fn device_read(&mut self, dma: u64, len: u64) -> DeviceAccess {
-        self.note_data_access();
-        let plan = self.plan_device(dma, len, false);
+        let mut plan = self.plan_device(dma, len, false);
         if plan.fault.is_some() || plan.refused {
             return DeviceAccess {
                 data: None,
@@ -162,6 +171,8 @@ impl Machine {
         }
         let mut data = Vec::new();
         for &(phys, n) in &plan.segments {
+            // A non-coherent device reads memory, missing what sits dirty in CPU lines.
+            plan.hazards.extend(self.caches.device_read(phys, n));
             data.extend(self.mem.read(phys, n));
         }
         DeviceAccess {
@@ -173,13 +184,15 @@ impl Machine {
 
     /// The device writes `data` at DMA address `dma`; nothing is written if any granule faults.
     pub fn device_write(&mut self, dma: u64, data: &[u8]) -> DeviceAccess {
-        self.note_data_access();
-        let plan = self.plan_device(dma, data.len() as u64, true);
+        let mut plan = self.plan_device(dma, data.len() as u64, true);
         if plan.fault.is_none() && !plan.refused {
             let mut done = 0usize;
             for &(phys, n) in &plan.segments {
                 let n = n as usize;
-                self.mem.write(phys, &data[done..done + n]);
+                let h = self
+                    .caches
+                    .device_write(&mut self.mem, phys, &data[done..done + n]);
+                plan.hazards.extend(h);
                 done += n;
             }
         }
@@ -235,9 +248,19 @@ impl Machine {
         self.iotlb.pending()
     }
 
-    /// Live bounce allocations, (slot, len). Empty while the pool is a stub.
+    /// Live bounce allocations, (bounce address, length asked for), in pool order.
     pub fn live_bounce_slots(&self) -> Vec<(u64, u64)> {
         self.pool.live()
+    }
+
+    /// The bounce pool (its configuration and bookkeeping), for tests and reports.
+    pub fn bounce_pool(&self) -> &SwiotlbPool {
+        &self.pool
+    }
+
+    /// The CPU caches (cached lines, queued maintenance), for tests and reports.
+    pub fn caches(&self) -> &CpuCaches {
+        &self.caches
     }
 
     /// Services used that this machine does not model yet, deduplicated, in first-use order.
@@ -248,12 +271,6 @@ impl Machine {
     fn note(&mut self, what: &'static str) {
         if !self.not_modelled.contains(&what) {
             self.not_modelled.push(what);
-        }
-    }
-
-    fn note_data_access(&mut self) {
-        if let Some(what) = self.caches.data_access() {
-            self.note(what);
         }
     }
 
@@ -422,18 +439,21 @@ impl Platform for Machine {
         }
     }
 
+    /// Models `arch_sync_dma_for_device`, lowered per architecture by [`cache`].
     fn sync_for_device(&mut self, phys: u64, len: u64, dir: Dir) {
-        let e = self.caches.sync_for_device(phys, len, dir);
+        let e = self.caches.sync_for_device(&mut self.mem, phys, len, dir);
         self.events.push(e);
     }
 
+    /// Models `arch_sync_dma_for_cpu`, lowered per architecture by [`cache`].
     fn sync_for_cpu(&mut self, phys: u64, len: u64, dir: Dir) {
-        let e = self.caches.sync_for_cpu(phys, len, dir);
+        let e = self.caches.sync_for_cpu(&mut self.mem, phys, len, dir);
         self.events.push(e);
     }
 
+    /// Models `arch_sync_dma_flush`: completes arm64's queued maintenance.
     fn sync_barrier(&mut self) {
-        let e = self.caches.barrier();
+        let e = self.caches.barrier(&mut self.mem);
         self.events.push(e);
     }
 
@@ -445,10 +465,9 @@ impl Platform for Machine {
         min_align_mask: u64,
         slot: &mut u64,
     ) -> i32 {
-        let a = self.pool.alloc(orig, len, alloc_align_mask, min_align_mask);
-        if a.not_modelled {
-            self.note(swiotlb::NOT_MODELLED);
-        }
+        let a = self
+            .pool
+            .alloc(orig, len, alloc_align_mask, min_align_mask, self.cpu);
         if a.ret == 0 {
             *slot = a.slot;
         }
@@ -463,10 +482,10 @@ impl Platform for Machine {
         a.ret
     }
 
+    /// Models `swiotlb_release_slots`: the allocation is found from `slot` and the device's
+    /// `min_align_mask`, as in Linux; `len` is only recorded.
     fn bounce_free(&mut self, slot: u64, len: u64) {
-        if self.pool.free(slot, len) {
-            self.note(swiotlb::NOT_MODELLED);
-        }
+        self.pool.free(slot, self.cfg.facts.min_align_mask);
         self.events.push(Event::SwiotlbFree { slot, len });
     }
 
@@ -475,23 +494,26 @@ impl Platform for Machine {
     }
 
     fn bounce_orig(&self, phys: u64) -> u64 {
-        self.pool.orig(phys)
+        self.pool.orig(phys, self.cfg.facts.min_align_mask)
     }
 
+    /// A bounce copy is a CPU `memcpy` (`swiotlb_bounce`): on a non-coherent machine it reads
+    /// and writes through the cache lines.
     fn copy(&mut self, dst: u64, src: u64, len: u64) {
         self.events.push(Event::BounceCopy {
             from: src,
             to: dst,
             len,
         });
-        if self.mem.copy(dst, src, len) != len {
+        if self.caches.cpu_copy(&mut self.mem, dst, src, len) != len {
             self.note(NOT_MODELLED_OVERSIZED);
         }
     }
 
+    /// A CPU `memset`, through the cache lines on a non-coherent machine.
     fn fill(&mut self, dst: u64, byte: u8, len: u64) {
         self.events.push(Event::BounceFill { to: dst, byte, len });
-        if self.mem.fill(dst, byte, len) != len {
+        if self.caches.cpu_fill(&mut self.mem, dst, byte, len) != len {
             self.note(NOT_MODELLED_OVERSIZED);
         }
     }

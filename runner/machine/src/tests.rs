@@ -579,33 +579,44 @@ fn cache_calls_are_recorded_and_non_coherent_data_is_flagged() {
     );
     m.cpu_write(0x1000, &[1]);
     assert!(m.not_modelled().is_empty());
-    let mut f = facts(DomainType::Dma, PgtableBackend::IoPgtableArm);
+    // A non-coherent machine keeps the store in a dirty line: the CPU sees it, memory does
+    // not, and the model is real (nothing flagged).
+    let mut f = facts(DomainType::Identity, PgtableBackend::IoPgtableArm);
     f.coherent = false;
+    f.arch = dmaconf_platform::Arch::Arm64;
     let mut nc = Machine::new(MachineConfig {
         facts: f,
         ..m.config().clone()
     });
     assert!(nc.cpu_write(0x1000, &[1]).is_empty());
     assert_eq!(nc.cpu_read(0x1000, 1).0, vec![1]);
-    nc.device_read(0x1000, 1);
-    assert_eq!(nc.not_modelled(), vec!["cpu cache model"]);
+    assert_eq!(nc.mem_read(0x1000, 1), vec![0]);
+    let r = nc.device_read(0x1000, 1);
+    assert_eq!(r.data, Some(vec![0]));
+    assert_eq!(r.hazards, vec![Hazard::DirtyLineMissed { phys: 0x1000 }]);
+    assert!(nc.not_modelled().is_empty());
 }
 
 #[test]
-fn swiotlb_stub_and_bounce_copies() {
+fn swiotlb_pool_and_bounce_copies() {
+    let mut f = facts(DomainType::Dma, PgtableBackend::Iommupt);
+    f.min_align_mask = 0xfff;
     let mut m = Machine::new(MachineConfig {
-        swiotlb: Some(SwiotlbConfig {
-            base: 0x8000_0000,
-            nslabs: 512,
-            nareas: 1,
-        }),
+        facts: f,
+        swiotlb: Some(SwiotlbConfig::linux(0x8000_0000, 512, 1, true, 4096)),
         ..vtd().config().clone()
     });
     let mut slot = 0xdead;
-    assert_eq!(m.bounce_alloc(0x1200, 0x200, 0xfff, 0xfff, &mut slot), -12);
-    assert_eq!(slot, 0xdead);
-    m.bounce_free(0x8000_0000, 0x200);
+    // orig 0x1200, min_align_mask 0xfff: offset 0x200 (below a slot: no padding slot),
+    // size ALIGN(0x400, 0x1000) = 0x1000, slot 0: the bounce is 0x8000_0200.
+    assert_eq!(m.bounce_alloc(0x1200, 0x200, 0xfff, 0xfff, &mut slot), 0);
+    assert_eq!(slot, 0x8000_0200);
     assert!(m.is_bounce(0x8000_0000));
+    assert_eq!(m.live_bounce_slots(), vec![(0x8000_0200, 0x200)]);
+    // Slot 0 shadows 0x1200 with 0x200 kept: byte 0x8000_0201 is orig 0x1201. The release
+    // finds the allocation from the address and the device's min_align_mask, as Linux does.
+    assert_eq!(m.bounce_orig(0x8000_0201), 0x1201);
+    m.bounce_free(0x8000_0200, 0x200);
     assert!(m.live_bounce_slots().is_empty());
     m.mem_write(0x1200, b"abc");
     m.copy(0x8000_0200, 0x1200, 3);
@@ -620,11 +631,11 @@ fn swiotlb_stub_and_bounce_copies() {
                 len: 0x200,
                 align_mask: 0xfff,
                 min_align_mask: 0xfff,
-                slot: 0,
-                ret: -12
+                slot: 0x8000_0200,
+                ret: 0
             },
             Event::SwiotlbFree {
-                slot: 0x8000_0000,
+                slot: 0x8000_0200,
                 len: 0x200
             },
             Event::BounceCopy {
@@ -642,8 +653,8 @@ fn swiotlb_stub_and_bounce_copies() {
             },
         ]
     );
-    assert_eq!(m.not_modelled(), vec!["swiotlb pool"]);
-    // Without a pool the refusal is exact: nothing to flag.
+    assert!(m.not_modelled().is_empty());
+    // Without a pool every request fails, as swiotlb_tbl_map_single does without one.
     let mut plain = vtd();
     assert_eq!(
         plain.bounce_alloc(0x1200, 0x200, 0xfff, 0xfff, &mut slot),
@@ -738,4 +749,37 @@ fn any_input_sequence_keeps_the_machine_alive_and_consistent() {
             }
         }
     }
+}
+
+/// io-pgtable path: `__iommu_map_domain_pgtbl` refuses a misaligned request with -EINVAL and
+/// its "unaligned" error print (`map_unaligned`), logged before the map event; the rollback
+/// unmaps the 0 bytes mapped (spec/1-platform.md §1.5, order 1).
+#[test]
+fn io_pgtable_arm_misaligned_map_reports_map_unaligned() {
+    let mut m = machine(PgtableBackend::IoPgtableArm, false);
+    assert_eq!(m.iommu_map(0x1000, 0x7fff_ffc0, 0x1000, Prot(2)), -22);
+    assert_eq!(
+        m.take_events(),
+        vec![
+            Event::Warn {
+                code: "map_unaligned"
+            },
+            Event::IommuMap {
+                iova: 0x1000,
+                phys: 0x7fff_ffc0,
+                len: 0x1000,
+                prot: 2,
+                ret: -22
+            },
+            Event::IommuUnmap {
+                iova: 0x1000,
+                len: 0,
+                unmapped: 0
+            },
+        ]
+    );
+    // iommupt refuses the same request with -ENXIO and no diagnostic.
+    let mut m = vtd();
+    assert_eq!(m.iommu_map(0x1000, 0x7fff_ffc0, 0x1000, Prot(2)), -6);
+    assert_eq!(names(&m.take_events()), vec!["iommu.map", "iommu.unmap"]);
 }

@@ -159,6 +159,11 @@ pub trait DmaApi {
         _attrs: Attrs,
     ) {
     }
+    /// `dma_sync_single_for_cpu` of (part of) a `map_phys` mapping. STREAM-07.
+    fn sync_single_for_cpu(&mut self, _p: &mut dyn Platform, _addr: u64, _size: u64, _dir: Dir) {}
+    /// `dma_sync_single_for_device` of (part of) a `map_phys` mapping. STREAM-07.
+    fn sync_single_for_device(&mut self, _p: &mut dyn Platform, _addr: u64, _size: u64, _dir: Dir) {
+    }
     /// `dma_need_unmap`: must the caller keep DMA addresses to unmap them? STREAM-06.
     fn need_unmap(&mut self, _p: &mut dyn Platform) -> bool {
         true

@@ -15,6 +15,10 @@ pub struct Device {
     /// `dev->iommu->pci_32bit_workaround` (IOVA-03): set at probe for PCI devices unless
     /// `iommu.forcedac=1`, cleared for good by the first failed 32-bit attempt.
     pub pci_32bit_workaround: bool,
+    /// A bounce was made for this device: `swiotlb_tbl_map_single` cleared its skip-sync flag
+    /// for good (`dma_reset_need_sync`). A `Cell` because the bounce paths borrow the device
+    /// shared.
+    pub bounced: std::cell::Cell<bool>,
 }
 
 impl Device {
@@ -25,6 +29,7 @@ impl Device {
             facts,
             iovad,
             pci_32bit_workaround: facts.pci && !facts.forcedac,
+            bounced: std::cell::Cell::new(false),
         })
     }
 

@@ -97,6 +97,29 @@ impl Reference {
         }
     }
 
+    /// `dma_dev_need_sync` then the sync itself (STREAM-07).
+    fn sync_single(
+        &mut self,
+        p: &mut dyn Platform,
+        addr: u64,
+        size: u64,
+        dir: Dir,
+        to: streaming::SyncFor,
+    ) {
+        self.ensure_probed(p);
+        let coherent = p.facts().coherent;
+        match &self.mode {
+            Mode::IommuDma(dev) => {
+                let need = !coherent || dev.bounced.get();
+                streaming::sync_single(p, need, Some(dev), addr, size, dir, to)
+            }
+            _ => {
+                let need = !coherent || self.direct.bounced;
+                streaming::sync_single(p, need, None, addr, size, dir, to)
+            }
+        }
+    }
+
     fn ensure_probed(&mut self, p: &mut dyn Platform) {
         if matches!(self.mode, Mode::Unprobed) {
             self.probe(p);
@@ -263,6 +286,16 @@ impl DmaApi for Reference {
             }
             _ => streaming::direct_unmap_phys(p, addr, size, dir, attrs),
         }
+    }
+
+    /// STREAM-07; mirrors `dma_sync_single_for_cpu`.
+    fn sync_single_for_cpu(&mut self, p: &mut dyn Platform, addr: u64, size: u64, dir: Dir) {
+        self.sync_single(p, addr, size, dir, streaming::SyncFor::Cpu);
+    }
+
+    /// STREAM-07; mirrors `dma_sync_single_for_device`.
+    fn sync_single_for_device(&mut self, p: &mut dyn Platform, addr: u64, size: u64, dir: Dir) {
+        self.sync_single(p, addr, size, dir, streaming::SyncFor::Device);
     }
 
     /// STREAM-06; mirrors `dma_need_unmap`.

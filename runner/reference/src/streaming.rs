@@ -347,6 +347,66 @@ pub fn direct_unmap_phys(p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, a
     }
 }
 
+/// Which way a `dma_sync_single_*` call goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncFor {
+    Cpu,
+    Device,
+}
+
+/// STREAM-07; mirrors `__dma_sync_single_for_{cpu,device}` and their iommu-dma and dma-direct
+/// halves. `need_sync` is `dma_dev_need_sync` (the skip-sync flag: coherent and never bounced
+/// means the call does nothing at all). On iommu-dma only `addr` is translated: the range is
+/// assumed physically contiguous from there. For the CPU: invalidate + barrier, then the bounce
+/// copy-back; for the device: the bounce copy-in, then clean + barrier.
+#[allow(clippy::too_many_arguments)]
+pub fn sync_single(
+    p: &mut dyn Platform,
+    need_sync: bool,
+    iommu: Option<&Device>,
+    addr: u64,
+    size: u64,
+    dir: Dir,
+    to: SyncFor,
+) {
+    if !need_sync || dir.0 >= Dir::NONE.0 {
+        return;
+    }
+    let coherent = p.facts().coherent;
+    let phys = match iommu {
+        Some(dev) => {
+            if coherent && !dev_use_swiotlb(dev, size, dir) {
+                return;
+            }
+            p.iova_to_phys(addr)
+        }
+        None => addr,
+    };
+    let bounced = p.is_bounce(phys);
+    if to == SyncFor::Device && bounced && (dir == Dir::TO_DEVICE || dir == Dir::BIDIRECTIONAL) {
+        let orig = p.bounce_orig(phys);
+        if orig != 0 {
+            p.copy(phys, orig, size);
+        }
+    }
+    if !coherent {
+        match to {
+            SyncFor::Cpu => p.sync_for_cpu(phys, size, dir),
+            SyncFor::Device => p.sync_for_device(phys, size, dir),
+        }
+        p.sync_barrier();
+    }
+    if to == SyncFor::Cpu && bounced && (dir == Dir::FROM_DEVICE || dir == Dir::BIDIRECTIONAL) {
+        let orig = p.bounce_orig(phys);
+        if orig != 0 {
+            if !coherent {
+                p.sync_barrier();
+            }
+            p.copy(orig, phys, size);
+        }
+    }
+}
+
 /// STREAM-06; mirrors `dma_need_unmap`: iommu-dma always needs the unmap; dma-direct only while
 /// syncs are needed (a non-coherent device, or one that has bounced).
 pub fn need_unmap(iommu_dma: bool, facts: &PlatformFacts, direct: &Direct) -> bool {

@@ -192,6 +192,7 @@ pub fn map_swiotlb(dev: &Device, p: &mut dyn Platform, phys: u64, len: u64) -> O
     if ret != 0 {
         return None;
     }
+    dev.bounced.set(true);
     p.copy(bounce, phys, len);
 
     if dev.untrusted() {
