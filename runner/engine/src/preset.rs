@@ -39,6 +39,11 @@ pub struct Preset {
     pub kmalloc_bounce: bool,
     pub iommu_dma_config: bool,
     pub nr_cpus: u32,
+    /// Physical address of the MSI doorbell behind iommu-dma's software MSI page (0: none).
+    /// The DMA layer maps one granule for it at probe, taken from the IOVA allocator
+    /// (`iommu_dma_get_msi_page`, IOVA-06).
+    #[serde(default)]
+    pub msi_doorbell: u64,
     pub needs_sync_map: bool,
     pub oas_bits: u32,
     #[serde(default)]
@@ -182,6 +187,7 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
         kmalloc_bounce: p.kmalloc_bounce,
         iommu_dma_config: p.iommu_dma_config,
         nr_cpus: o.nr_cpus.unwrap_or(p.nr_cpus),
+        msi_doorbell: p.msi_doorbell,
     };
     let reserved = p
         .reserved

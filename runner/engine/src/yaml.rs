@@ -72,6 +72,9 @@ fn options() -> serde_saphyr::Options {
     // errors by default, which catches copy-paste mistakes in vectors.
     let mut o = serde_saphyr::Options::default();
     o.with_snippet = false;
+    // YAML 1.2 booleans only (`true`/`false`): a state named `n` or `y` stays a string, the
+    // same whether the document is read into the vector types or into JSON for the schema.
+    o.strict_booleans = true;
     o
 }
 

@@ -597,6 +597,7 @@ mod tests {
             kmalloc_bounce: false,
             iommu_dma_config: true,
             nr_cpus: 1,
+            msi_doorbell: 0,
         }
     }
 

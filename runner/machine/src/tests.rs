@@ -28,6 +28,7 @@ fn facts(domain: DomainType, backend: PgtableBackend) -> PlatformFacts {
         kmalloc_bounce: false,
         iommu_dma_config: true,
         nr_cpus: 4,
+        msi_doorbell: 0,
     }
 }
 

@@ -345,6 +345,12 @@ pub struct PlatformFacts {
     pub iommu_dma_config: bool,
     /// Number of CPUs (per-CPU IOVA caches).
     pub nr_cpus: u32,
+    /// Physical address of the MSI doorbell the device's interrupts write to through
+    /// iommu-dma's software-managed MSI page (an Arm GIC ITS `GITS_TRANSLATER` behind an SMMU
+    /// whose MSI window is `IOMMU_RESV_SW_MSI`), or 0 when the device has none. When set, the DMA
+    /// layer takes one granule from the IOVA allocator and maps the doorbell there at probe
+    /// (`iommu_dma_get_msi_page`, IOVA-06).
+    pub msi_doorbell: u64,
 }
 
 impl PlatformFacts {

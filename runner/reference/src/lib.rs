@@ -158,7 +158,11 @@ impl DmaApi for Reference {
             return 0;
         }
         match Device::probe(p, facts) {
-            Ok(dev) => {
+            Ok(mut dev) => {
+                // IOVA-06: the driver's MSI set-up maps the doorbell page (iommu_dma_sw_msi).
+                if facts.msi_doorbell != 0 {
+                    iova::msi::iommu_dma_get_msi_page(&mut dev, p, facts.msi_doorbell);
+                }
                 self.mode = Mode::IommuDma(Box::new(dev));
                 0
             }

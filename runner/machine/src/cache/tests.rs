@@ -28,6 +28,7 @@ fn machine(arch: Arch, coherent: bool) -> Machine {
             kmalloc_bounce: false,
             iommu_dma_config: true,
             nr_cpus: 1,
+            msi_doorbell: 0,
         },
         reserved: Vec::new(),
         needs_sync_map: false,

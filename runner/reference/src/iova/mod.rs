@@ -1,9 +1,11 @@
 //! IOVA allocation: the domain (`struct iova_domain`), its set-up by `iommu_dma_init_domain`,
-//! and `iommu_dma_alloc_iova` / `alloc_iova_fast` / `free_iova_fast`. IOVA-01..05.
+//! `iommu_dma_alloc_iova` / `alloc_iova_fast` / `free_iova_fast`, and the MSI doorbell page taken
+//! from it at probe. IOVA-01..07.
 //!
 //! Sizes and pfns are counted in granules. Arithmetic that is unsigned in Linux wraps here where
 //! Linux's would (`limit_pfn + 1`, `limit_pfn + 1 - size`, `iova_align` of a size near 2^64).
 
+pub mod msi;
 pub mod rbtree;
 pub mod rcache;
 

@@ -115,6 +115,7 @@ pub fn x86_facts() -> PlatformFacts {
         kmalloc_bounce: false,
         iommu_dma_config: true,
         nr_cpus: 1,
+        msi_doorbell: 0,
     }
 }
 

@@ -5,6 +5,8 @@
 mod alloc;
 mod calls;
 mod fake;
+mod msi;
+mod naive;
 mod prop;
 
 use dmaconf_platform::{DmaApi, IovaState, PlatformFacts};
