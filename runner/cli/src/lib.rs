@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dmaconf_engine::Implementation;
+use dmaconf_engine::{Door, Implementation};
 
 /// The repository root: the nearest ancestor of the current directory holding `spec/` and
 /// `vectors/`, else the workspace this binary was built from.
@@ -26,12 +26,25 @@ pub fn reference() -> Implementation {
     )
 }
 
-/// Resolves `--impl NAME`.
+/// Resolves `--impl NAME` to an in-process implementation.
 pub fn implementation(name: &str) -> Result<Implementation, String> {
     match name {
         "reference" => Ok(reference()),
         other => Err(format!(
-            "unknown implementation `{other}` (available: reference; the C, Python and kernel doors come later)"
+            "unknown implementation `{other}` (available: reference, kernel:qemu; the C and Python doors come later)"
         )),
+    }
+}
+
+/// The kernel door: Linux 7.3.4 under QEMU, packages from `ROOT/../shared/kernel-7.3.4`.
+pub fn kernel_door(root: &Path) -> dmaconf_kernel::KernelDoor {
+    dmaconf_kernel::KernelDoor::new(root)
+}
+
+/// Resolves `--impl NAME` to a door: `reference` (in process) or `kernel:qemu`.
+pub fn door(name: &str, root: &Path) -> Result<Box<dyn Door>, String> {
+    match name {
+        "kernel:qemu" => Ok(Box::new(kernel_door(root))),
+        other => implementation(other).map(|i| Box::new(i) as Box<dyn Door>),
     }
 }

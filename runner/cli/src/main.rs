@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dmaconf_engine::report::{self, Filter};
-use dmaconf_engine::{lint, load_suite, model, Profile};
+use dmaconf_engine::{lint, load_suite, model, Door, Profile};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,10 @@ enum Command {
         /// Leave each vector's trace out of JSON output.
         #[arg(long)]
         no_trace: bool,
+        /// With `--impl kernel:qemu`: write the agreement table (markdown) to this file, with
+        /// the explanations kept in the same path with the extension `.explained`.
+        #[arg(long)]
+        agreement: Option<PathBuf>,
     },
     /// Check the suite itself: rule coverage, ids, schema validity and currency.
     Lint,
@@ -101,13 +105,27 @@ fn main() -> ExitCode {
             area,
             format,
             no_trace,
+            agreement,
         } => {
-            let imp = match dmaconf::implementation(&implementation) {
-                Ok(i) => i,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+            let kernel = (implementation == "kernel:qemu").then(|| dmaconf::kernel_door(&root));
+            if agreement.is_some() && kernel.is_none() {
+                eprintln!("error: --agreement needs --impl kernel:qemu");
+                return ExitCode::from(2);
+            }
+            let other: Option<Box<dyn Door>> = match &kernel {
+                Some(_) => None,
+                None => match dmaconf::door(&implementation, &root) {
+                    Ok(i) => Some(i),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            let door: &dyn Door = match (&kernel, &other) {
+                (Some(k), _) => k,
+                (None, Some(o)) => o.as_ref(),
+                (None, None) => return ExitCode::from(2),
             };
             let profiles: Vec<Profile> = if profile.is_empty() {
                 Profile::ALL.to_vec()
@@ -126,13 +144,29 @@ fn main() -> ExitCode {
                 rules: rule,
                 areas: area,
             };
-            let mut report = match report::run_suite(&suite, &imp, &profiles, &f, |_| {}) {
+            let mut report = match report::run_suite(&suite, door, &profiles, &f, |_| {}) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
+            if let (Some(path), Some(k)) = (&agreement, &kernel) {
+                let explained = std::fs::read_to_string(path.with_extension("explained"))
+                    .map(|t| dmaconf_kernel::table::explanations(&t))
+                    .unwrap_or_default();
+                let text = dmaconf_kernel::table::render(
+                    &report,
+                    &|id| k.notes(id),
+                    &explained,
+                    &k.timing(),
+                );
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                eprintln!("agreement table written to {}", path.display());
+            }
             match format {
                 Format::Human => print!("{}", report::human(&report)),
                 Format::Json => {
