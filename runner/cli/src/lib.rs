@@ -21,7 +21,7 @@ pub fn find_root() -> PathBuf {
 pub fn reference() -> Implementation {
     Implementation::new(
         "reference",
-        &["iova_api", "streaming", "linux_exact"],
+        &["iova_api", "streaming", "sg", "linux_exact"],
         || Box::new(dmaconf_reference::Reference::new()),
     )
 }

@@ -112,6 +112,12 @@ impl Platform for Bent<'_> {
     fn is_bounce(&self, phys: u64) -> bool {
         self.inner.is_bounce(phys)
     }
+    fn p2p_type(&self, phys: u64) -> u32 {
+        self.inner.p2p_type(phys)
+    }
+    fn p2p_bus_offset(&self, phys: u64) -> u64 {
+        self.inner.p2p_bus_offset(phys)
+    }
     fn bounce_orig(&self, phys: u64) -> u64 {
         self.inner.bounce_orig(phys)
     }

@@ -127,6 +127,7 @@ fn merged(step: &Step, profile: Profile) -> StepExpect {
             out.data = l.data.clone().or(out.data);
             out.fault = l.fault.clone().or(out.fault);
             out.hazards = l.hazards.clone().or(out.hazards);
+            out.sg = l.sg.clone().or(out.sg);
             out.events = l.events.clone();
             if let Some(ls) = &l.state {
                 let mut s = out.state.unwrap_or_default();
@@ -261,6 +262,8 @@ fn ret_matches(
                 .ok_or_else(|| format!("unknown page-table class `{s}`"))
         }
         (Atom::Bool(b), Ret::Bool(x)) => Ok(b == x),
+        (Atom::Str(s), Ret::Name(n)) => Ok(s == n),
+        (a, Ret::Sg(r)) => ret_matches(a, &Ret::Errno(r.ret), sym, backend),
         (Atom::Int(v), Ret::Errno(x)) => Ok(*v == i128::from(*x)),
         (Atom::Str(s), Ret::Errno(x)) if s == "ok" => Ok(*x == 0),
         (Atom::Str(s), Ret::Errno(x)) if s == "error" => Ok(*x < 0),
@@ -280,11 +283,19 @@ fn ret_matches(
     }
 }
 
+fn sg_text(segs: &[(u64, u64)]) -> String {
+    segs.iter()
+        .map(|(d, l)| format!("{{dma: {}, len: {}}}", hex(*d), hex(*l)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn ret_text(r: &Ret) -> String {
     match r {
         Ret::Bool(b) => b.to_string(),
         Ret::Errno(e) => errno::name(*e),
-        Ret::Value(v) => v.clone(),
+        Ret::Value(v) | Ret::Name(v) => v.clone(),
+        Ret::Sg(r) => format!("{} [{}]", errno::name(r.ret), sg_text(&r.sg)),
     }
 }
 
@@ -546,6 +557,38 @@ fn judge_step(
                     other => Err(format!("`{other}` is not a boolean")),
                 },
             )?);
+        }
+    }
+    if let Some(want) = &exp.sg {
+        let have: &[(u64, u64)] = match &t.ret {
+            Some(Ret::Sg(r)) => &r.sg,
+            _ => {
+                return Err(format!(
+                    "`{}` returns no DMA segments to compare with `sg`",
+                    t.action
+                ))
+            }
+        };
+        if want.len() != have.len() {
+            found.push(j.mismatch(
+                at,
+                "sg",
+                format!("{} DMA segments", want.len()),
+                format!("{} DMA segments: {}", have.len(), sg_text(have)),
+            ));
+        } else {
+            for (i, (w, (dma, len))) in want.iter().zip(have).enumerate() {
+                found.extend(
+                    j.graded(at, &format!("sg.{i}.dma"), &w.dma, hex(*dma), |a| {
+                        u64_matches(a, *dma, sym)
+                    })?,
+                );
+                found.extend(
+                    j.graded(at, &format!("sg.{i}.len"), &w.len, hex(*len), |a| {
+                        u64_matches(a, *len, sym)
+                    })?,
+                );
+            }
         }
     }
     if let Some(all) = &exp.events {

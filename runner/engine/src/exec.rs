@@ -9,14 +9,19 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use dmaconf_machine::{DeviceAccess, Event, FaultReason, FieldValue, Hazard, Machine};
-use dmaconf_platform::{Attrs, Dir, DmaApi, IovaState, PlatformFacts, DMA_IOVA_USE_SWIOTLB};
+use dmaconf_platform::{
+    p2p, Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, SgEntry, DMA_IOVA_USE_SWIOTLB,
+    DMA_MAPPING_ERROR,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::expr::{self, Symbols};
 use crate::implementation::Implementation;
 use crate::load::action_name;
-use crate::model::{DirName, DirSpec, Expr, PatternSpec, PlatformChoice, Step, Vector};
+use crate::model::{
+    DirName, DirSpec, Expr, MemoryKindName, PatternSpec, PlatformChoice, Step, Vector,
+};
 use crate::pattern;
 use crate::preset::Presets;
 
@@ -37,6 +42,18 @@ pub enum Ret {
     Bool(bool),
     Errno(i32),
     Value(String),
+    /// A name (`pci_p2pdma_state`'s map type).
+    Name(String),
+    /// `dma_map_sg`: the count (or -errno) and the DMA segments written.
+    Sg(SgRet),
+}
+
+/// What a `dma_map_sg` returned: `ret` and the first `ret` entries' DMA address and length.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SgRet {
+    pub ret: i32,
+    #[serde(serialize_with = "sg_hex")]
+    pub sg: Vec<(u64, u64)>,
 }
 
 /// The state as observed after a call.
@@ -112,6 +129,15 @@ pub struct StepTrace {
     /// Every state's (addr, size word) after the step, for evaluating expectations.
     #[serde(skip)]
     pub states_after: BTreeMap<String, (u64, u64)>,
+}
+
+fn sg_hex<S: serde::Serializer>(v: &[(u64, u64)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for (dma, len) in v {
+        seq.serialize_element(&serde_json::json!({"dma": hex(*dma), "len": hex(*len)}))?;
+    }
+    seq.end()
 }
 
 /// A reservation the engine saw `try_alloc` hand out, for leak and overlap judgement.
@@ -298,6 +324,8 @@ struct Runner<'a> {
     granule: u64,
     reservations: Vec<Reservation>,
     now_ns: u64,
+    /// Scatterlists as the last `dma_map_sg` left them, for `dma_unmap_sg`.
+    sg_lists: BTreeMap<String, Vec<SgEntry>>,
     _vector: &'a Vector,
 }
 
@@ -352,6 +380,25 @@ fn execute_on(
             }
             fills.insert(name.clone(), seed);
         }
+        let p2p_type = match b.kind.unwrap_or(MemoryKindName::Ram) {
+            MemoryKindName::Ram => None,
+            MemoryKindName::Mmio => Some(p2p::NONE),
+            MemoryKindName::P2pBusAddr => Some(p2p::BUS_ADDR),
+            MemoryKindName::P2pThruHostBridge => Some(p2p::THRU_HOST_BRIDGE),
+            MemoryKindName::P2pNotSupported => Some(p2p::NOT_SUPPORTED),
+        };
+        if let Some(p2p_type) = p2p_type {
+            // The whole pages the buffer touches are the peer's BAR (or the MMIO range).
+            let start = phys & !0xFFF;
+            let end = phys.saturating_add(b.size).saturating_add(0xFFF) & !0xFFF;
+            machine.set_memory_kind(dmaconf_machine::MemoryKind {
+                phys: start,
+                len: end - start,
+                p2p_type,
+                bus_offset: b.bus_offset.unwrap_or(0),
+                mmio: true,
+            });
+        }
         buffers.insert(name.clone(), (phys, b.size));
         run.buffers.insert(name.clone(), hex(phys));
     }
@@ -366,6 +413,7 @@ fn execute_on(
         granule,
         reservations: Vec::new(),
         now_ns: 0,
+        sg_lists: BTreeMap::new(),
         _vector: vector,
     };
 
@@ -632,6 +680,63 @@ impl Runner<'_> {
                     api.sync_single_for_device(m, addr, size, dir)
                 }
             })?;
+        } else if let Some(a) = &step.pci_p2pdma_state {
+            let phys = arg(t, "phys", self.eval(&a.phys)?);
+            t.ret = Some(Ret::Name(
+                p2p::name(self.machine.p2p_type(phys)).to_string(),
+            ));
+        } else if let Some(a) = &step.dma_map_sg {
+            let mut segs = Vec::new();
+            for (i, s) in a.segs.iter().enumerate() {
+                let phys = arg(t, &format!("seg{i}.phys"), self.eval(&s.phys)?);
+                let len = arg(t, &format!("seg{i}.len"), self.eval(&s.len)?);
+                segs.push(SgEntry {
+                    phys,
+                    len,
+                    dma_address: DMA_MAPPING_ERROR,
+                    dma_len: 0,
+                    flags: 0,
+                });
+            }
+            let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
+            self.note_dir_attrs(t, &a.list, dir, attrs);
+            t.args.remove("state");
+            t.args.insert("list".into(), a.list.clone());
+            let ret = self.call_api(|api, m| api.map_sg(m, &mut segs, dir, attrs))?;
+            let mut out = SgRet {
+                ret,
+                sg: Vec::new(),
+            };
+            // DMA segment i is `LIST.i.dma` / `LIST.i.len` from here on.
+            let prefix = format!("{}.", a.list);
+            self.states.retain(|k, _| !k.starts_with(&prefix));
+            let count = usize::try_from(ret).unwrap_or(0).min(segs.len());
+            for (i, e) in segs.iter().take(count).enumerate() {
+                self.states.insert(
+                    format!("{prefix}{i}"),
+                    IovaState {
+                        addr: e.dma_address,
+                        size: e.dma_len,
+                    },
+                );
+                out.sg.push((e.dma_address, e.dma_len));
+            }
+            t.ret = Some(Ret::Sg(out));
+            self.sg_lists.insert(a.list.clone(), segs);
+        } else if let Some(a) = &step.dma_unmap_sg {
+            let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
+            t.args.insert("list".into(), a.list.clone());
+            t.args.insert("dir".into(), dir.name().to_string());
+            if attrs.0 != 0 {
+                t.args.insert("attrs".into(), hex(attrs.0));
+            }
+            let mut segs = self
+                .sg_lists
+                .get(&a.list)
+                .cloned()
+                .ok_or_else(|| format!("no list `{}` mapped by dma_map_sg yet", a.list))?;
+            self.call_api(|api, m| api.unmap_sg(m, &mut segs, dir, attrs))?;
+            self.sg_lists.insert(a.list.clone(), segs);
         } else if step.dma_need_unmap.is_some() {
             let b = self.call_api(|api, m| api.need_unmap(m))?;
             t.ret = Some(Ret::Bool(b));

@@ -165,12 +165,21 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
             .state(state)
             .map(|(addr, _)| addr)
             .ok_or_else(|| format!("no state `{state}` yet in this vector")),
+        [list, index, field @ ("dma" | "len")]
+            if !index.is_empty() && index.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            // DMA segment `index` of a `dma_map_sg` list, kept like a state under `LIST.i`.
+            symbols
+                .state(&format!("{list}.{index}"))
+                .map(|(dma, len)| if *field == "dma" { dma } else { len })
+                .ok_or_else(|| format!("no DMA segment {index} of list `{list}` in this vector"))
+        }
         [state, "size"] => symbols
             .state(state)
             .map(|(_, size)| size & !dmaconf_platform::DMA_IOVA_USE_SWIOTLB)
             .ok_or_else(|| format!("no state `{state}` yet in this vector")),
         _ => Err(format!(
-            "unknown name `{t}` (use buf.NAME, buf.NAME.end, buf.NAME.size, STATE.addr, STATE.size, HANDLE.dma or granule)"
+            "unknown name `{t}` (use buf.NAME, buf.NAME.end, buf.NAME.size, STATE.addr, STATE.size, HANDLE.dma, LIST.N.dma, LIST.N.len or granule)"
         )),
     }
 }

@@ -9,6 +9,8 @@ pub const CAPABILITIES: &[&str] = &[
     "iova_api",
     // The streaming calls beside them (dma_map_phys, dma_unmap_phys, dma_need_unmap).
     "streaming",
+    // dma_map_sg / dma_unmap_sg.
+    "sg",
     // Exact Linux 7.3 values (IOVAs, event order): required by nothing, reported by the
     // reference so that a linux-profile run against a semantic-only implementation is flagged.
     "linux_exact",
@@ -18,6 +20,8 @@ pub const CAPABILITIES: &[&str] = &[
     "noncoherent",
     "swiotlb_pool",
     "cpu_cache_model",
+    // P2P memory kinds: a buffer's `kind`, `pci_p2pdma_state`, peers reached at bus addresses.
+    "p2p",
 ];
 
 /// A factory for instances of one implementation.
@@ -51,6 +55,7 @@ pub const PLATFORM_SIDE: &[&str] = &[
     "noncoherent",
     "swiotlb_pool",
     "cpu_cache_model",
+    "p2p",
 ];
 
 /// Platform-side capabilities the simulated machine provides today; grows as the machine does.
@@ -59,6 +64,7 @@ pub const MACHINE_CAPABILITIES: &[&str] = &[
     "noncoherent",
     "swiotlb_pool",
     "cpu_cache_model",
+    "p2p",
 ];
 
 /// The requirements of a vector that neither the implementation nor the machine meets.

@@ -211,6 +211,9 @@ pub fn action_name(step: &Step) -> Result<&'static str, String> {
             step.dma_sync_single_for_device.is_some(),
         ),
         ("time.advance", step.time_advance.is_some()),
+        ("pci_p2pdma_state", step.pci_p2pdma_state.is_some()),
+        ("dma_map_sg", step.dma_map_sg.is_some()),
+        ("dma_unmap_sg", step.dma_unmap_sg.is_some()),
     ]
     .into_iter()
     .filter_map(|(n, p)| p.then_some(n))
@@ -271,6 +274,7 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
             s.dma_iova_link.as_ref().map(|a| &a.state),
             s.state_set.as_ref().map(|a| &a.state),
             s.dma_map_phys.as_ref().map(|a| &a.handle),
+            s.dma_map_sg.as_ref().map(|a| &a.list),
         ];
         for name in names.into_iter().flatten() {
             if name == "buf" || name == "granule" || name.is_empty() || name.contains('.') {
@@ -283,6 +287,8 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
             s.dma_iova_link.as_ref().map(|a| &a.attrs),
             s.dma_iova_unlink.as_ref().map(|a| &a.attrs),
             s.dma_iova_destroy.as_ref().map(|a| &a.attrs),
+            s.dma_map_sg.as_ref().map(|a| &a.attrs),
+            s.dma_unmap_sg.as_ref().map(|a| &a.attrs),
         ]
         .into_iter()
         .flatten()

@@ -91,6 +91,26 @@ pub struct BufferSpec {
     /// memory reports `not_supported`).
     #[serde(default)]
     pub at: Option<u64>,
+    /// What the memory is (default `ram`): a peer device's BAR with its `pci_p2pdma` map type
+    /// for the device under test, or MMIO that is no P2P provider's (`spec/6-streaming.md`
+    /// § "P2P and MMIO").
+    #[serde(default)]
+    pub kind: Option<MemoryKindName>,
+    /// The P2P provider's `bus_offset`: a `p2p_bus_addr` buffer is reached by peers at
+    /// `phys + bus_offset` (default 0).
+    #[serde(default)]
+    pub bus_offset: Option<u64>,
+}
+
+/// A buffer's memory kind; the P2P kinds name the `pci_p2pdma_map_type` the platform reports.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryKindName {
+    Ram,
+    P2pBusAddr,
+    P2pThruHostBridge,
+    P2pNotSupported,
+    Mmio,
 }
 
 /// One step: exactly one action, optionally the CPU it runs on, and its expectations.
@@ -143,6 +163,18 @@ pub struct Step {
     /// `dma_sync_single_for_device`.
     #[serde(default)]
     pub dma_sync_single_for_device: Option<SyncSingleArgs>,
+    /// `pci_p2pdma_state` of the page at `phys`: what the platform says the memory is for the
+    /// device (`none`, `not_supported`, `bus_addr`, `thru_host_bridge`). Asks the platform, not
+    /// the DMA layer.
+    #[serde(default)]
+    pub pci_p2pdma_state: Option<PhysArg>,
+    /// `dma_map_sg` of a list of segments; `ret` is the number of DMA segments or -errno, and
+    /// DMA segment `i` is `LIST.i.dma` / `LIST.i.len` in later expressions.
+    #[serde(default)]
+    pub dma_map_sg: Option<MapSgArgs>,
+    /// `dma_unmap_sg` of a list a `dma_map_sg` step mapped.
+    #[serde(default)]
+    pub dma_unmap_sg: Option<UnmapSgArgs>,
     /// Platform time moves on (timers such as the flush queue's may fire).
     #[serde(default, rename = "time.advance")]
     pub time_advance: Option<TimeArgs>,
@@ -195,6 +227,50 @@ pub struct SyncSingleArgs {
     pub addr: Expr,
     pub size: Expr,
     pub dir: DirSpec,
+}
+
+/// A physical address argument.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhysArg {
+    pub phys: Expr,
+}
+
+/// One scatterlist entry a caller hands to `dma_map_sg`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SgSeg {
+    pub phys: Expr,
+    pub len: Expr,
+}
+
+/// `dma_map_sg` arguments; `list` names the scatterlist for later steps.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapSgArgs {
+    pub list: String,
+    pub segs: Vec<SgSeg>,
+    pub dir: DirSpec,
+    #[serde(default)]
+    pub attrs: Vec<String>,
+}
+
+/// `dma_unmap_sg` arguments: the list as mapped, all of its entries.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnmapSgArgs {
+    pub list: String,
+    pub dir: DirSpec,
+    #[serde(default)]
+    pub attrs: Vec<String>,
+}
+
+/// One expected DMA segment of a `dma_map_sg` result.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SgExpect {
+    pub dma: Expected,
+    pub len: Expected,
 }
 
 /// A call without arguments: `{}`.
@@ -345,6 +421,9 @@ pub struct StepExpect {
     /// The set of hazard names the access produced (order-free), or `undefined`; default: none.
     #[serde(default)]
     pub hazards: Option<HazardSet>,
+    /// The DMA segments a `dma_map_sg` wrote, in order (exactly `ret` of them).
+    #[serde(default)]
+    pub sg: Option<Vec<SgExpect>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
@@ -766,6 +845,12 @@ pub struct PlatformChoice {
     /// up to a power of two of at least 128 per area).
     #[serde(default)]
     pub swiotlb_nslabs: Option<u64>,
+    /// `dma_get_max_seg_size(dev)` (`dma_set_max_seg_size`).
+    #[serde(default)]
+    pub max_seg_size: Option<u32>,
+    /// `dma_get_seg_boundary(dev)` (`dma_set_seg_boundary`).
+    #[serde(default)]
+    pub seg_boundary_mask: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -44,6 +44,13 @@ pub struct Preset {
     /// (`iommu_dma_get_msi_page`, IOVA-06).
     #[serde(default)]
     pub msi_doorbell: u64,
+    /// `dma_get_max_seg_size` (default 64 KiB, Linux's and PCI probe's).
+    #[serde(default)]
+    pub max_seg_size: Option<u32>,
+    /// `dma_get_seg_boundary` (default `0xFFFFFFFF` for PCI devices, set at PCI probe; all
+    /// ones otherwise, Linux's default without `dma_parms`).
+    #[serde(default)]
+    pub seg_boundary_mask: Option<u64>,
     pub needs_sync_map: bool,
     pub oas_bits: u32,
     #[serde(default)]
@@ -188,6 +195,14 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
         iommu_dma_config: p.iommu_dma_config,
         nr_cpus: o.nr_cpus.unwrap_or(p.nr_cpus),
         msi_doorbell: p.msi_doorbell,
+        max_seg_size: o.max_seg_size.or(p.max_seg_size).unwrap_or(0x1_0000),
+        seg_boundary_mask: o.seg_boundary_mask.or(p.seg_boundary_mask).unwrap_or(
+            if o.pci.unwrap_or(p.pci) {
+                0xFFFF_FFFF
+            } else {
+                u64::MAX
+            },
+        ),
     };
     let reserved = p
         .reserved

@@ -598,6 +598,8 @@ mod tests {
             iommu_dma_config: true,
             nr_cpus: 1,
             msi_doorbell: 0,
+            max_seg_size: 0x10000,
+            seg_boundary_mask: 0xFFFF_FFFF,
         }
     }
 

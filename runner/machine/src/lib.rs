@@ -71,10 +71,35 @@ pub struct DeviceAccess {
     pub hazards: Vec<Hazard>,
 }
 
+/// What a range of physical memory is, as the platform knows it (a vector's buffer `kind`).
+/// `p2p_type` is a [`dmaconf_platform::p2p`] map type: what `pci_p2pdma_state` answers for the
+/// device under test; `mmio` marks a BAR that is no P2P provider's (`dma_map_resource`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryKind {
+    pub phys: u64,
+    pub len: u64,
+    pub p2p_type: u32,
+    pub bus_offset: u64,
+    pub mmio: bool,
+}
+
+impl MemoryKind {
+    fn contains(&self, phys: u64) -> bool {
+        phys >= self.phys && phys - self.phys < self.len
+    }
+
+    /// The bus-address window a peer reaches this range at, for `BUS_ADDR` memory.
+    fn bus_window(&self) -> Option<(u64, u64)> {
+        (self.p2p_type == dmaconf_platform::p2p::BUS_ADDR)
+            .then(|| (self.phys.wrapping_add(self.bus_offset), self.len))
+    }
+}
+
 /// The simulated machine. See the crate documentation.
 #[derive(Clone, Debug)]
 pub struct Machine {
     cfg: MachineConfig,
+    kinds: Vec<MemoryKind>,
     cpu: u32,
     now_ns: u64,
     mem: PhysMemory,
@@ -89,6 +114,7 @@ pub struct Machine {
 impl Machine {
     pub fn new(cfg: MachineConfig) -> Machine {
         Machine {
+            kinds: Vec::new(),
             cpu: 0,
             now_ns: 0,
             mem: PhysMemory::new(),
@@ -100,6 +126,16 @@ impl Machine {
             not_modelled: Vec::new(),
             cfg,
         }
+    }
+
+    /// Declares what `[phys, phys + len)` is (set-up, not an event): P2P memory of a map type
+    /// with its provider's bus offset, or a non-P2P MMIO range. Unlisted memory is RAM.
+    pub fn set_memory_kind(&mut self, kind: MemoryKind) {
+        self.kinds.push(kind);
+    }
+
+    fn kind_of(&self, phys: u64) -> Option<&MemoryKind> {
+        self.kinds.iter().find(|k| k.contains(phys))
     }
 
     pub fn config(&self) -> &MachineConfig {
@@ -285,6 +321,15 @@ impl Machine {
         }
         let f = &self.cfg.facts;
         let limit = device::addressing_limit(f.dma_mask, f.bus_dma_limit);
+        // A peer's BAR behind a common switch (`BUS_ADDR`) is reached at its bus address,
+        // peer to peer: the transaction never reaches the host bridge or the IOMMU.
+        for k in &self.kinds {
+            if let Some((bus, n)) = k.bus_window() {
+                if dma >= bus && dma - bus < n && capped <= n - (dma - bus) {
+                    return device::plan_direct(u64::MAX, k.phys + (dma - bus), capped);
+                }
+            }
+        }
         if self.translated() {
             // A device cannot emit an address above its limit, translated or not.
             if let Some(h) = device::check_limit(limit, dma, capped) {
@@ -338,6 +383,15 @@ impl Machine {
 impl Platform for Machine {
     fn facts(&self) -> PlatformFacts {
         self.cfg.facts
+    }
+
+    fn p2p_type(&self, phys: u64) -> u32 {
+        self.kind_of(phys)
+            .map_or(dmaconf_platform::p2p::NONE, |k| k.p2p_type)
+    }
+
+    fn p2p_bus_offset(&self, phys: u64) -> u64 {
+        self.kind_of(phys).map_or(0, |k| k.bus_offset)
     }
 
     fn reserved_region(&self, index: u32) -> Option<Region> {

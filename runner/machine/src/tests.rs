@@ -29,6 +29,8 @@ fn facts(domain: DomainType, backend: PgtableBackend) -> PlatformFacts {
         iommu_dma_config: true,
         nr_cpus: 4,
         msi_doorbell: 0,
+        max_seg_size: 0x10000,
+        seg_boundary_mask: 0xFFFF_FFFF,
     }
 }
 

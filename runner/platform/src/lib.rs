@@ -77,6 +77,17 @@ pub trait Platform {
     /// Fill `len` bytes with `byte` (padding zeroing for untrusted devices). Recorded.
     fn fill(&mut self, dst: u64, byte: u8, len: u64);
 
+    /// `pci_p2pdma_state` for the page holding `phys`: a [`p2p`] map type (Linux numbering).
+    /// A platform without peer memory answers [`p2p::NONE`] everywhere.
+    fn p2p_type(&self, _phys: u64) -> u32 {
+        p2p::NONE
+    }
+    /// The P2P provider's `bus_offset` for `phys` (`pci_p2pdma_bus_addr_map` adds it); 0 when
+    /// `phys` is no provider's.
+    fn p2p_bus_offset(&self, _phys: u64) -> u64 {
+        0
+    }
+
     /// A WARN-class diagnostic (`WARN_ON*` in Linux); codes from the closed list in
     /// `spec/2-outcomes.md` and [`WarnCode`].
     fn warn(&mut self, code: WarnCode);
@@ -163,6 +174,21 @@ pub trait DmaApi {
     fn sync_single_for_cpu(&mut self, _p: &mut dyn Platform, _addr: u64, _size: u64, _dir: Dir) {}
     /// `dma_sync_single_for_device` of (part of) a `map_phys` mapping. STREAM-07.
     fn sync_single_for_device(&mut self, _p: &mut dyn Platform, _addr: u64, _size: u64, _dir: Dir) {
+    }
+    /// `dma_map_sg` (`__dma_map_sg_attrs`, the value `dma_map_sgtable` returns): map the entries
+    /// of `segs` and return the number of DMA segments written at the front of `segs`, or a
+    /// negative errno (`dma_map_sg_attrs` reports any negative as 0). STREAM-08..STREAM-12.
+    fn map_sg(
+        &mut self,
+        _p: &mut dyn Platform,
+        _segs: &mut [SgEntry],
+        _dir: Dir,
+        _attrs: Attrs,
+    ) -> i32 {
+        -errno::EOPNOTSUPP
+    }
+    /// `dma_unmap_sg` of a list `map_sg` mapped, with all its original entries. STREAM-08..12.
+    fn unmap_sg(&mut self, _p: &mut dyn Platform, _segs: &mut [SgEntry], _dir: Dir, _attrs: Attrs) {
     }
     /// `dma_need_unmap`: must the caller keep DMA addresses to unmap them? STREAM-06.
     fn need_unmap(&mut self, _p: &mut dyn Platform) -> bool {

@@ -351,6 +351,12 @@ pub struct PlatformFacts {
     /// layer takes one granule from the IOVA allocator and maps the doorbell there at probe
     /// (`iommu_dma_get_msi_page`, IOVA-06).
     pub msi_doorbell: u64,
+    /// `dma_get_max_seg_size(dev)`: the longest DMA segment `dma_map_sg` may hand back
+    /// (Linux default 64 KiB, which PCI probe also sets).
+    pub max_seg_size: u32,
+    /// `dma_get_seg_boundary(dev)`: no DMA segment of `dma_map_sg` crosses a multiple of
+    /// `mask + 1` (PCI probe sets `0xFFFFFFFF`; a device without `dma_parms` has all ones).
+    pub seg_boundary_mask: u64,
 }
 
 impl PlatformFacts {
@@ -387,4 +393,52 @@ pub struct Region {
     pub start: u64,
     pub end: u64,
     pub kind: RegionKind,
+}
+
+/// `enum pci_p2pdma_map_type`, Linux numbering: what `pci_p2pdma_state` says about a physical
+/// address for the device (`Platform::p2p_type`).
+pub mod p2p {
+    /// `PCI_P2PDMA_MAP_UNKNOWN`: internal to the P2P code; the DMA layer treats it as an error.
+    pub const UNKNOWN: u32 = 0;
+    /// `PCI_P2PDMA_MAP_NONE`: not P2P memory (RAM, or MMIO that is no P2P provider's).
+    pub const NONE: u32 = 1;
+    /// `PCI_P2PDMA_MAP_NOT_SUPPORTED`: the path crosses a host bridge not on the allow-list.
+    pub const NOT_SUPPORTED: u32 = 2;
+    /// `PCI_P2PDMA_MAP_BUS_ADDR`: behind a common switch; the device uses `phys + bus_offset`
+    /// directly, nothing is mapped.
+    pub const BUS_ADDR: u32 = 3;
+    /// `PCI_P2PDMA_MAP_THRU_HOST_BRIDGE`: through the host bridge; mapped like memory, with
+    /// `DMA_ATTR_MMIO`.
+    pub const THRU_HOST_BRIDGE: u32 = 4;
+
+    /// The vector spelling of a map type.
+    pub fn name(t: u32) -> &'static str {
+        match t {
+            UNKNOWN => "unknown",
+            NONE => "none",
+            NOT_SUPPORTED => "not_supported",
+            BUS_ADDR => "bus_addr",
+            THRU_HOST_BRIDGE => "thru_host_bridge",
+            _ => "invalid",
+        }
+    }
+}
+
+/// `sg_dma_mark_bus_address`: the DMA segment is a P2P bus address, not mapped by the DMA layer.
+pub const SG_DMA_BUS_ADDRESS: u32 = 1 << 0;
+/// `sg_dma_mark_swiotlb`: the list was mapped segment by segment (set on entry 0 only).
+pub const SG_DMA_SWIOTLB: u32 = 1 << 1;
+
+/// One scatterlist entry (`struct scatterlist` reduced to what the DMA layer reads and writes).
+/// The caller fills `phys` and `len`; `dma_map_sg` writes `dma_address` / `dma_len` of the
+/// first `count` entries (the DMA segments, possibly fewer than the entries) and the flags.
+/// `dma_unmap_sg` takes the same array back.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SgEntry {
+    pub phys: u64,
+    pub len: u64,
+    pub dma_address: u64,
+    pub dma_len: u64,
+    pub flags: u32,
 }

@@ -96,6 +96,8 @@ fn facts(aperture_end: u64, pci: bool) -> PlatformFacts {
         iommu_dma_config: true,
         nr_cpus: 1,
         msi_doorbell: 0,
+        max_seg_size: 0x10000,
+        seg_boundary_mask: 0xFFFF_FFFF,
     }
 }
 

@@ -27,6 +27,7 @@ pub mod free;
 pub mod iova;
 pub mod link;
 pub mod prot;
+pub mod sg;
 pub mod streaming;
 pub mod swiotlb;
 pub mod sync;
@@ -36,7 +37,9 @@ pub mod unlink;
 #[cfg(test)]
 mod tests;
 
-use dmaconf_platform::{errno, Attrs, Dir, DmaApi, IovaState, Platform, DMA_MAPPING_ERROR};
+use dmaconf_platform::{
+    errno, Attrs, Dir, DmaApi, IovaState, Platform, SgEntry, DMA_MAPPING_ERROR,
+};
 
 pub use device::Device;
 pub use iova::IovaDomain;
@@ -300,6 +303,38 @@ impl DmaApi for Reference {
     /// STREAM-07; mirrors `dma_sync_single_for_device`.
     fn sync_single_for_device(&mut self, p: &mut dyn Platform, addr: u64, size: u64, dir: Dir) {
         self.sync_single(p, addr, size, dir, streaming::SyncFor::Device);
+    }
+
+    /// STREAM-08, STREAM-10; mirrors `__dma_map_sg_attrs`: an invalid direction is a BUG in
+    /// Linux (here -EINVAL), a non-coherent device refuses REQUIRE_COHERENT (-EOPNOTSUPP), then
+    /// dma-direct or iommu-dma maps.
+    fn map_sg(
+        &mut self,
+        p: &mut dyn Platform,
+        segs: &mut [SgEntry],
+        dir: Dir,
+        attrs: Attrs,
+    ) -> i32 {
+        self.ensure_probed(p);
+        if dir.0 >= Dir::NONE.0 {
+            return -errno::EINVAL;
+        }
+        if !p.facts().coherent && attrs.contains(Attrs::REQUIRE_COHERENT) {
+            return -errno::EOPNOTSUPP;
+        }
+        match &mut self.mode {
+            Mode::IommuDma(dev) => sg::iommu_map_sg(dev, &mut self.fq, p, segs, dir, attrs),
+            _ => sg::direct_map_sg(&mut self.direct, p, segs, dir, attrs),
+        }
+    }
+
+    /// STREAM-08, STREAM-10; mirrors `dma_unmap_sg_attrs`.
+    fn unmap_sg(&mut self, p: &mut dyn Platform, segs: &mut [SgEntry], dir: Dir, attrs: Attrs) {
+        self.ensure_probed(p);
+        match &mut self.mode {
+            Mode::IommuDma(dev) => sg::iommu_unmap_sg(dev, &mut self.fq, p, segs, dir, attrs),
+            _ => sg::direct_unmap_sg(p, segs, dir, attrs),
+        }
     }
 
     /// STREAM-06; mirrors `dma_need_unmap`.

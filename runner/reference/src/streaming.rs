@@ -202,7 +202,7 @@ pub fn iommu_unmap_phys(
 
 /// Mirrors `__iommu_dma_unmap`: unmap the granule-aligned range; strict domains invalidate and
 /// free at once, lazy ones queue the IOVA until the next flush.
-fn iommu_dma_unmap(
+pub(crate) fn iommu_dma_unmap(
     dev: &mut Device,
     fq: &mut FlushQueue,
     p: &mut dyn Platform,
@@ -265,6 +265,20 @@ pub fn direct_map_phys(
     dir: Dir,
     attrs: Attrs,
 ) -> u64 {
+    direct_map_phys_flush(direct, p, phys, size, dir, attrs, true)
+}
+
+/// `dma_direct_map_phys` with its `flush` argument: `dma_direct_map_sg` passes false and issues
+/// one barrier after the last segment.
+pub fn direct_map_phys_flush(
+    direct: &mut Direct,
+    p: &mut dyn Platform,
+    phys: u64,
+    size: u64,
+    dir: Dir,
+    attrs: Attrs,
+    flush: bool,
+) -> u64 {
     let facts = p.facts();
     if attrs.contains(Attrs::MMIO) {
         if !dma_capable(&facts, phys, size) {
@@ -282,7 +296,9 @@ pub fn direct_map_phys(
     }
     if !facts.coherent && !attrs.intersects(Attrs::SKIP_CPU_SYNC | Attrs::MMIO) {
         p.sync_for_device(phys, size, dir);
-        p.sync_barrier();
+        if flush {
+            p.sync_barrier();
+        }
     }
     phys
 }
@@ -321,6 +337,18 @@ fn direct_swiotlb_map(
 /// nothing; otherwise CPU-side maintenance unless SKIP_CPU_SYNC (invalidate, barrier, then the
 /// bounce copy-back), and the bounce slot is released without a second copy.
 pub fn direct_unmap_phys(p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, attrs: Attrs) {
+    direct_unmap_phys_flush(p, addr, size, dir, attrs, true)
+}
+
+/// `dma_direct_unmap_phys` with its `flush` argument (false from `dma_direct_unmap_sg`).
+pub fn direct_unmap_phys_flush(
+    p: &mut dyn Platform,
+    addr: u64,
+    size: u64,
+    dir: Dir,
+    attrs: Attrs,
+    flush: bool,
+) {
     if attrs.intersects(Attrs::MMIO | Attrs::REQUIRE_COHERENT) {
         return;
     }
@@ -330,7 +358,9 @@ pub fn direct_unmap_phys(p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, a
     if !attrs.contains(Attrs::SKIP_CPU_SYNC) {
         if !facts.coherent {
             p.sync_for_cpu(phys, size, dir);
-            p.sync_barrier();
+            if flush {
+                p.sync_barrier();
+            }
         }
         if bounced && (dir == Dir::FROM_DEVICE || dir == Dir::BIDIRECTIONAL) {
             let orig = p.bounce_orig(phys);

@@ -29,6 +29,8 @@ fn machine(arch: Arch, coherent: bool) -> Machine {
             iommu_dma_config: true,
             nr_cpus: 1,
             msi_doorbell: 0,
+            max_seg_size: 0x10000,
+            seg_boundary_mask: 0xFFFF_FFFF,
         },
         reserved: Vec::new(),
         needs_sync_map: false,

@@ -17,6 +17,8 @@ fn arm64_msi() -> PlatformFacts {
         pci: false,
         dma_mask: u64::MAX,
         msi_doorbell: DOORBELL,
+        max_seg_size: 0x10000,
+        seg_boundary_mask: 0xFFFF_FFFF,
         ..x86_facts()
     }
 }
