@@ -19,8 +19,15 @@
  *   s K OP ARGS...              step K: ta S PHYS SIZE | ln S PHYS OFF SIZE DIR ATTRS |
  *                               sy S OFF SIZE | ul S OFF SIZE DIR ATTRS | de S LEN DIR ATTRS |
  *                               fr S | ui S | sz S | ss S ADDR SIZE | dr ADDR LEN |
- *                               dw ADDR P LEN | cr ADDR LEN | cw ADDR P LEN
- *                               (P: sSEED:AT or yBYTE, a pattern of spec/INTERPRETING.md)
+ *                               dw ADDR P LEN | cr ADDR LEN | cw ADDR P LEN |
+ *                               mp H PHYS SIZE DIR ATTRS | um ADDR SIZE DIR ATTRS |
+ *                               sc ADDR SIZE DIR | sd ADDR SIZE DIR | nu | tm MS | nx WHY
+ *                               (P: sSEED:AT or yBYTE, a pattern of spec/INTERPRETING.md;
+ *                               mp keeps the DMA address in state slot H as addr, size as
+ *                               size: sHa is HANDLE.dma; sc/sd: dma_sync_single_for_cpu /
+ *                               _for_device; nu: dma_need_unmap; tm: sleep at least MS ms
+ *                               (hrtimer); nx: a step the runner does not make, reported
+ *                               unobserved with WHY)
  *   end                         counts live mappings of the vector's reservations, frees buffers
  *
  * Device accesses go through edu's DMA engine: at most 4 KiB per transfer, and only below 2^28
@@ -39,6 +46,7 @@
 #include <linux/mm.h>
 #include <linux/string.h>
 #include <linux/kernel.h>
+#include <linux/ktime.h>
 
 #define KD "DMACONF "
 #define NSTATES 16
@@ -494,11 +502,107 @@ bad:
 	pr_info(KD "r %u err=bad-args\n", k);
 }
 
+/*
+ * The streaming calls. tok[0] is the op. The kernel BUG()s on an invalid direction
+ * (BUG_ON(!valid_dma_direction(dir)) in dma_map_phys and friends): refused here, never called.
+ */
+static void kd_stream(unsigned int k, char **tok, int ntok)
+{
+	struct device *dev = &kd_pdev->dev;
+	const char *op = tok[0];
+	u64 a[2] = { 0 }, attrs = 0;
+	u32 dir = 0;
+	unsigned int h;
+
+	if (!strcmp(op, "tm")) {
+		ktime_t t0;
+		u64 ms;
+
+		if (ntok != 2 || kstrtou64(tok[1], 0, &ms) || ms > 60000)
+			goto bad;
+		t0 = ktime_get();
+		if (ms)
+			usleep_range(ms * USEC_PER_MSEC, ms * USEC_PER_MSEC + 100);
+		pr_info(KD "r %u av=%llx slept_us=%lld\n", k, ms,
+			ktime_us_delta(ktime_get(), t0));
+		return;
+	}
+	if (!strcmp(op, "nx")) {
+		pr_info(KD "r %u av= unobserved=%s\n", k, ntok > 1 ? tok[1] : "-");
+		return;
+	}
+	if (!kd_bound) {
+		pr_info(KD "r %u err=edu-not-bound\n", k);
+		return;
+	}
+	if (!strcmp(op, "mp")) {
+		dma_addr_t dma;
+
+		if (ntok != 6 || kd_state_idx(tok[1], &h) ||
+		    kd_args(tok + 1, ntok - 1, 2, a, true, &dir, &attrs))
+			goto bad;
+		if (!valid_dma_direction(dir))
+			goto baddir;
+		dma = dma_map_phys(dev, a[0], a[1], dir, attrs);
+		kd_states[h].addr = dma;
+		kd_states[h].__size = a[1];
+		if (!dma_mapping_error(dev, dma))
+			kd_reserve(dma, a[1], a[0]);
+		pr_info(KD "r %u av=%llx,%llx ret=%llx\n", k, a[0], a[1], (u64)dma);
+	} else if (!strcmp(op, "um")) {
+		if (kd_args(tok, ntok, 2, a, true, &dir, &attrs))
+			goto bad;
+		if (!valid_dma_direction(dir))
+			goto baddir;
+		dma_unmap_phys(dev, a[0], a[1], dir, attrs);
+		pr_info(KD "r %u av=%llx,%llx\n", k, a[0], a[1]);
+	} else if (!strcmp(op, "sc") || !strcmp(op, "sd")) {
+		bool need;
+
+		if (ntok != 4 || kd_eval(tok[1], &a[0]) || kd_eval(tok[2], &a[1]) ||
+		    kstrtou32(tok[3], 0, &dir))
+			goto bad;
+		if (!valid_dma_direction(dir))
+			goto baddir;
+		need = dma_dev_need_sync(dev);
+		if (op[1] == 'c')
+			dma_sync_single_for_cpu(dev, a[0], a[1], dir);
+		else
+			dma_sync_single_for_device(dev, a[0], a[1], dir);
+		pr_info(KD "r %u av=%llx,%llx need_sync=%d\n", k, a[0], a[1], need);
+	} else if (!strcmp(op, "nu")) {
+		if (ntok != 1)
+			goto bad;
+		pr_info(KD "r %u av= ret=%d\n", k, dma_need_unmap(dev));
+	} else {
+		pr_info(KD "r %u err=bad-op\n", k);
+	}
+	return;
+baddir:
+	pr_info(KD "r %u err=invalid-dir\n", k);
+	return;
+bad:
+	pr_info(KD "r %u err=bad-args\n", k);
+}
+
+static bool kd_is_stream(const char *op)
+{
+	static const char *const ops[] = { "mp", "um", "sc", "sd", "nu", "tm", "nx" };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ops); i++)
+		if (!strcmp(op, ops[i]))
+			return true;
+	return false;
+}
+
 static void kd_step(unsigned int k, char **tok, int ntok)
 {
 	const char *op = tok[0];
 
-	if (!strcmp(op, "dr"))
+	if (kd_is_stream(op))
+		kd_stream(k, tok, ntok);
+	else if (!strcmp(op, "dr"))
 		kd_device(k, false, tok + 1, ntok - 1);
 	else if (!strcmp(op, "dw"))
 		kd_device(k, true, tok + 1, ntok - 1);

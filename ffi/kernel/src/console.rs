@@ -134,6 +134,25 @@ fn parse_trace(line: &str) -> Option<(Option<usize>, Option<Trace>)> {
     None
 }
 
+/// Splits a console line where a second `DMACONF` line was glued onto it (the module's printk
+/// and /init's echo share the serial port: `DMACONF-TRACE-BEGIN[  9.04] DMACONF r 11 ...`).
+fn split_glued(line: &str) -> Vec<&str> {
+    let mut cuts: Vec<usize> = line
+        .match_indices("DMACONF")
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .collect();
+    if cuts.is_empty() {
+        return vec![line];
+    }
+    cuts.insert(0, 0);
+    cuts.push(line.len());
+    cuts.windows(2)
+        .map(|w| &line[w[0]..w[1]])
+        .filter(|s| !s.trim().is_empty())
+        .collect()
+}
+
 /// Parses a console log.
 pub fn parse(text: &str) -> Console {
     let mut c = Console::default();
@@ -142,9 +161,12 @@ pub fn parse(text: &str) -> Console {
     let mut in_trace = false;
     let mut trace_step: Option<usize> = None;
     let mut pending_reset = String::new();
-    for raw in text.lines() {
+    for raw in text.lines().flat_map(split_glued) {
         let line = body(raw);
-        if in_trace {
+        // The module's printk lines reach the serial console on their own schedule: one can
+        // come out after /init has begun the trace dump (seen after a `tm` step's sleep), and
+        // is still a result line.
+        if in_trace && !line.starts_with("DMACONF ") {
             if line.starts_with("DMACONF-TRACE-END") {
                 in_trace = false;
                 continue;
@@ -417,6 +439,30 @@ DMACONF-INIT done uptime=3.77
         assert_eq!(r.end_maps, Some(0));
         assert_eq!((r.swiotlb_before, r.swiotlb_after), (Some(0), Some(2)));
         assert!(r.reset.as_deref().unwrap_or("").contains("type=DMA"));
+    }
+
+    #[test]
+    fn result_line_inside_the_trace_dump() {
+        let log = "\
+DMACONF-INIT start uptime=2.97
+DMACONF-INIT insmod_rc=0
+[    9.05] DMACONF begin 37 dom=b pgsize=40201000 untrusted=0 mask=ffffffffffffffff
+[    9.07] DMACONF r 0 av=ffffc000,2000
+DMACONF-TRACE-BEGIN[    9.09] DMACONF r 1 av=f slept_us=15359
+[    9.09] DMACONF st 1 ffffc000:2000,0:0
+            init-1       [000] ...1.     9.11: tracing_mark_write: s 0 um s3a 0x2000 0 0
+            init-1       [000] .....     9.11: unmap: IOMMU: iova=0x00000000ffffc000 - 0x00000000ffffe000 size=8192 unmapped_size=8192
+            init-1       [000] ...1.     9.11: tracing_mark_write: s 1 tm 15
+DMACONF-TRACE-END
+[    9.10] DMACONF end maps=0 res=4
+";
+        let c = parse(log);
+        let r = &c.runs[&37];
+        assert_eq!(r.steps[&1].result["slept_us"], "15359");
+        assert_eq!(r.steps[&1].states[0], (0xffffc000, 0x2000));
+        assert_eq!(r.steps[&0].events.len(), 1);
+        assert!(r.steps[&1].events.is_empty());
+        assert_eq!(r.end_maps, Some(0));
     }
 
     #[test]

@@ -17,6 +17,17 @@ pub const MAX_BUFFERS: usize = 16;
 pub const EDU_CHUNK: u64 = 4096;
 /// The largest buffer the module allocates (alloc_pages of MAX_PAGE_ORDER = 10: 4 MiB).
 const MAX_BUFFER: u64 = 4 << 20;
+/// The flush queue's timeout (IOVA_DEFAULT_FQ_TIMEOUT, ms) and the guest's jiffy (CONFIG_HZ=250):
+/// `mod_timer(jiffies + msecs_to_jiffies(10))` is 3 jiffies, so the timer fires 8 to 12 ms after
+/// the first lazy unmap armed it.
+const FQ_TIMEOUT_MS: u64 = 10;
+const JIFFY_MS: u64 = 4;
+/// The earliest the kernel's flush can come, less what the steps between take (well under 1 ms
+/// each): a vector whose time since the arming reaches this without reaching the timeout would
+/// see a flush the model has not made yet.
+const FQ_EARLIEST_SAFE_MS: u64 = 2 * JIFFY_MS - 2;
+/// The longest `time.advance` the door sleeps.
+const MAX_ADVANCE_MS: u64 = 60_000;
 
 /// The machine QEMU emulates (`-machine q35 -device intel-iommu -device edu`, REAL-KERNEL §0):
 /// a preset whose facts differ from these describes another machine.
@@ -49,6 +60,8 @@ pub struct Compiled {
     pub hazard_steps: Vec<usize>,
     /// edu transfers the run makes (for the boot's time limit).
     pub transfers: u64,
+    /// Milliseconds the run sleeps for `time.advance` (for the boot's time limit).
+    pub sleep_ms: u64,
     pub config: MachineConfig,
 }
 
@@ -200,7 +213,8 @@ impl Names {
         let (state, field) = t.split_once('.').ok_or_else(bad)?;
         let i = self.state(state)?;
         match field {
-            "addr" => Ok(format!("s{i}a")),
+            // A handle of `dma_map_phys` lives in a state slot: its DMA address is the addr.
+            "addr" | "dma" => Ok(format!("s{i}a")),
             "size" => Ok(format!("s{i}z")),
             _ => Err(bad()),
         }
@@ -231,7 +245,7 @@ impl Names {
     }
 }
 
-fn dir_num(d: &DirSpec) -> u32 {
+pub fn dir_num(d: &DirSpec) -> u32 {
     match d {
         DirSpec::Name(DirName::Bidirectional) => 0,
         DirSpec::Name(DirName::ToDevice) => 1,
@@ -241,7 +255,18 @@ fn dir_num(d: &DirSpec) -> u32 {
     }
 }
 
-fn attrs_num(names: &[String]) -> u64 {
+/// The direction of a streaming call, which 7.3 BUG()s on unless it is one of the three valid ones.
+fn stream_dir(d: &DirSpec, k: usize, call: &str) -> Result<u32, Plan> {
+    match dir_num(d) {
+        n @ 0..=2 => Ok(n),
+        n => Err(Plan::NotSupported(format!(
+            "step {k}: {call} with direction {n}: 7.3 BUG()s on an invalid direction \
+             (BUG_ON(!valid_dma_direction(dir))), which would stop the boot"
+        ))),
+    }
+}
+
+pub fn attrs_num(names: &[String]) -> u64 {
     names
         .iter()
         .filter_map(|n| Attrs::from_name(n))
@@ -328,6 +353,15 @@ fn compile_steps(vector: &Vector, config: &MachineConfig) -> Result<Compiled, Pl
     let mut steps = Vec::new();
     let mut hazard_steps = Vec::new();
     let mut transfers = 0u64;
+    let mut sleep_ms = 0u64;
+    // Platform time on a lazy domain. The model's time moves only by `time.advance`; the kernel's
+    // moves all the time, so the door keeps the run where both agree on whether the flush queue's
+    // timer has fired: the vector time of the arming (first lazy streaming unmap since the last
+    // flush), a `time.advance` that crosses the timeout sleeps one jiffy longer (at least N ms
+    // still), and what the kernel cannot reproduce is refused.
+    let lazy = config.facts.domain == DomainType::DmaFq && !config.facts.untrusted;
+    let mut armed: Option<(usize, u64)> = None;
+    let mut now_ms = 0u64;
     for (k, at) in vector.steps.iter().enumerate() {
         let s = &at.value;
         if s.cpu.unwrap_or(0) != 0 {
@@ -335,10 +369,88 @@ fn compile_steps(vector: &Vector, config: &MachineConfig) -> Result<Compiled, Pl
                 "the boot has one CPU (-smp 1); steps on other CPUs cannot run".into(),
             ));
         }
-        if expects_hazards(s) {
+        let hazards = expects_hazards(s);
+        if hazards {
             hazard_steps.push(k);
         }
-        let line = if let Some(a) = &s.dma_iova_try_alloc {
+        let device = s.device_read.is_some() || s.device_write.is_some();
+        let line = if device && hazards {
+            // Hazards are the model's bookkeeping: the access is not made, so it neither takes
+            // edu's 100 ms of virtual time (which would let the flush queue's timer fire) nor
+            // changes memory (a later read of what it wrote is then unobserved as well).
+            "nx hazards".to_string()
+        } else if device && armed.is_some() {
+            let (u, t) = armed.unwrap_or_default();
+            return Err(Plan::NotSupported(format!(
+                "step {k}: a device access while the flush queue holds the lazy unmap of step {u} \
+                 ({} ms of vector time ago): an edu transfer takes 100 ms of virtual time, so the \
+                 kernel's 10 ms flush timer fires during it, where the vector's time stands still",
+                now_ms - t
+            )));
+        } else if let Some(a) = &s.dma_map_phys {
+            let h = names.state(&a.handle)?;
+            format!(
+                "mp {h} {} {} {} {}",
+                names.expr(&a.phys)?,
+                names.expr(&a.size)?,
+                stream_dir(&a.dir, k, "dma_map_phys")?,
+                attrs_num(&a.attrs)
+            )
+        } else if let Some(a) = &s.dma_unmap_phys {
+            if lazy && armed.is_none() {
+                armed = Some((k, now_ms));
+            }
+            format!(
+                "um {} {} {} {}",
+                names.expr(&a.addr)?,
+                names.expr(&a.size)?,
+                stream_dir(&a.dir, k, "dma_unmap_phys")?,
+                attrs_num(&a.attrs)
+            )
+        } else if let Some(a) = &s.dma_sync_single_for_cpu {
+            format!(
+                "sc {} {} {}",
+                names.expr(&a.addr)?,
+                names.expr(&a.size)?,
+                stream_dir(&a.dir, k, "dma_sync_single_for_cpu")?
+            )
+        } else if let Some(a) = &s.dma_sync_single_for_device {
+            format!(
+                "sd {} {} {}",
+                names.expr(&a.addr)?,
+                names.expr(&a.size)?,
+                stream_dir(&a.dir, k, "dma_sync_single_for_device")?
+            )
+        } else if s.dma_need_unmap.is_some() {
+            "nu".to_string()
+        } else if let Some(a) = &s.time_advance {
+            if a.ms > MAX_ADVANCE_MS {
+                return Err(Plan::NotSupported(format!(
+                    "step {k}: time.advance of {} ms; the door sleeps at most {MAX_ADVANCE_MS} ms",
+                    a.ms
+                )));
+            }
+            now_ms += a.ms;
+            let mut ms = a.ms;
+            if let Some((u, t)) = armed {
+                let since = now_ms - t;
+                if since >= FQ_TIMEOUT_MS {
+                    // The model flushes here; one jiffy more makes sure the kernel's timer
+                    // (3 jiffies after the arming) has fired before the next step.
+                    ms += JIFFY_MS;
+                    armed = None;
+                } else if since >= FQ_EARLIEST_SAFE_MS {
+                    return Err(Plan::NotSupported(format!(
+                        "step {k}: {since} ms after the lazy unmap of step {u} the model's \
+                         flush queue has not flushed yet, but the kernel's 10 ms timer is 3 \
+                         jiffies at HZ=250 and may fire from 8 ms on: the outcome would depend \
+                         on where the jiffy falls"
+                    )));
+                }
+            }
+            sleep_ms += ms;
+            format!("tm {ms}")
+        } else if let Some(a) = &s.dma_iova_try_alloc {
             let st = names.state(&a.state)?;
             format!("ta {st} {} {}", names.expr(&a.phys)?, names.expr(&a.size)?)
         } else if let Some(a) = &s.dma_iova_link {
@@ -419,6 +531,7 @@ fn compile_steps(vector: &Vector, config: &MachineConfig) -> Result<Compiled, Pl
         buffer_names: names.buffers,
         hazard_steps,
         transfers,
+        sleep_ms,
         config: config.clone(),
     })
 }
