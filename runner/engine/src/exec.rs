@@ -642,19 +642,47 @@ impl Runner<'_> {
             let (bytes, hazards) = self.machine.cpu_read(addr, len);
             t.data = Some(DataView::of(bytes));
             t.hazards = hazards.iter().map(|h| h.name().to_string()).collect();
-        } else if let Some(a) = &step.dma_map_phys {
+        } else if let Some((a, entry)) = step
+            .dma_map_phys
+            .as_ref()
+            .map(|a| (a, MapEntry::Phys))
+            .or(step
+                .dma_map_page_attrs
+                .as_ref()
+                .map(|a| (a, MapEntry::Page)))
+            .or(step
+                .dma_map_resource
+                .as_ref()
+                .map(|a| (a, MapEntry::Resource)))
+        {
             let phys = arg(t, "phys", self.eval(&a.phys)?);
             let size = arg(t, "size", self.eval(&a.size)?);
             let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
             self.note_dir_attrs(t, &a.handle, dir, attrs);
             t.args.remove("state");
             t.args.insert("handle".into(), a.handle.clone());
-            let addr = self.call_api(|api, m| api.map_phys(m, phys, size, dir, attrs))?;
+            let addr = self.call_api(|api, m| match entry {
+                MapEntry::Phys => api.map_phys(m, phys, size, dir, attrs),
+                MapEntry::Page => api.map_page_attrs(m, phys, size, dir, attrs),
+                MapEntry::Resource => api.map_resource(m, phys, size, dir, attrs),
+            })?;
             // The handle keeps the DMA address for `HANDLE.dma` (and its size).
             self.states
                 .insert(a.handle.clone(), IovaState { addr, size });
             t.ret = Some(Ret::Value(hex(addr)));
-        } else if let Some(a) = &step.dma_unmap_phys {
+        } else if let Some((a, entry)) = step
+            .dma_unmap_phys
+            .as_ref()
+            .map(|a| (a, MapEntry::Phys))
+            .or(step
+                .dma_unmap_page_attrs
+                .as_ref()
+                .map(|a| (a, MapEntry::Page)))
+            .or(step
+                .dma_unmap_resource
+                .as_ref()
+                .map(|a| (a, MapEntry::Resource)))
+        {
             let addr = arg(t, "addr", self.eval(&a.addr)?);
             let size = arg(t, "size", self.eval(&a.size)?);
             let (dir, attrs) = (dir_of(&a.dir), attrs_of(&a.attrs));
@@ -662,7 +690,15 @@ impl Runner<'_> {
             if attrs.0 != 0 {
                 t.args.insert("attrs".into(), hex(attrs.0));
             }
-            self.call_api(|api, m| api.unmap_phys(m, addr, size, dir, attrs))?;
+            self.call_api(|api, m| match entry {
+                MapEntry::Phys => api.unmap_phys(m, addr, size, dir, attrs),
+                MapEntry::Page => api.unmap_page_attrs(m, addr, size, dir, attrs),
+                MapEntry::Resource => api.unmap_resource(m, addr, size, dir, attrs),
+            })?;
+        } else if let Some(a) = &step.dma_need_sync {
+            let addr = arg(t, "addr", self.eval(&a.addr)?);
+            let b = self.call_api(|api, m| api.need_sync(m, addr))?;
+            t.ret = Some(Ret::Bool(b));
         } else if let Some(a) = step
             .dma_sync_single_for_cpu
             .as_ref()
@@ -825,4 +861,13 @@ pub fn fault_name(r: &FaultReason) -> &'static str {
         FaultReason::Unmapped => "unmapped",
         FaultReason::Permission => "permission",
     }
+}
+
+/// Which streaming entry point a map or unmap step calls (`dma_map_phys`,
+/// `dma_map_page_attrs`, `dma_map_resource` and their unmaps).
+#[derive(Clone, Copy)]
+enum MapEntry {
+    Phys,
+    Page,
+    Resource,
 }

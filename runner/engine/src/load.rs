@@ -202,6 +202,11 @@ pub fn action_name(step: &Step) -> Result<&'static str, String> {
         ("dma_map_phys", step.dma_map_phys.is_some()),
         ("dma_unmap_phys", step.dma_unmap_phys.is_some()),
         ("dma_need_unmap", step.dma_need_unmap.is_some()),
+        ("dma_need_sync", step.dma_need_sync.is_some()),
+        ("dma_map_page_attrs", step.dma_map_page_attrs.is_some()),
+        ("dma_unmap_page_attrs", step.dma_unmap_page_attrs.is_some()),
+        ("dma_map_resource", step.dma_map_resource.is_some()),
+        ("dma_unmap_resource", step.dma_unmap_resource.is_some()),
         (
             "dma_sync_single_for_cpu",
             step.dma_sync_single_for_cpu.is_some(),
@@ -274,6 +279,8 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
             s.dma_iova_link.as_ref().map(|a| &a.state),
             s.state_set.as_ref().map(|a| &a.state),
             s.dma_map_phys.as_ref().map(|a| &a.handle),
+            s.dma_map_page_attrs.as_ref().map(|a| &a.handle),
+            s.dma_map_resource.as_ref().map(|a| &a.handle),
             s.dma_map_sg.as_ref().map(|a| &a.list),
         ];
         for name in names.into_iter().flatten() {
@@ -284,6 +291,10 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
         let attrs: Vec<&Vec<String>> = [
             s.dma_map_phys.as_ref().map(|a| &a.attrs),
             s.dma_unmap_phys.as_ref().map(|a| &a.attrs),
+            s.dma_map_page_attrs.as_ref().map(|a| &a.attrs),
+            s.dma_unmap_page_attrs.as_ref().map(|a| &a.attrs),
+            s.dma_map_resource.as_ref().map(|a| &a.attrs),
+            s.dma_unmap_resource.as_ref().map(|a| &a.attrs),
             s.dma_iova_link.as_ref().map(|a| &a.attrs),
             s.dma_iova_unlink.as_ref().map(|a| &a.attrs),
             s.dma_iova_destroy.as_ref().map(|a| &a.attrs),

@@ -157,6 +157,22 @@ pub struct Step {
     /// `dma_need_unmap`.
     #[serde(default)]
     pub dma_need_unmap: Option<NoArgs>,
+    /// `dma_need_sync(dev, addr)`.
+    #[serde(default)]
+    pub dma_need_sync: Option<AddrArg>,
+    /// `dma_map_page_attrs`: `dma_map_phys` that refuses `DMA_ATTR_MMIO`; the DMA address is
+    /// kept as `HANDLE.dma`.
+    #[serde(default)]
+    pub dma_map_page_attrs: Option<MapPhysArgs>,
+    /// `dma_unmap_page_attrs`: does nothing with `DMA_ATTR_MMIO`.
+    #[serde(default)]
+    pub dma_unmap_page_attrs: Option<UnmapPhysArgs>,
+    /// `dma_map_resource`: `dma_map_phys` with `DMA_ATTR_MMIO` added.
+    #[serde(default)]
+    pub dma_map_resource: Option<MapPhysArgs>,
+    /// `dma_unmap_resource`: `dma_unmap_phys` with `DMA_ATTR_MMIO` added.
+    #[serde(default)]
+    pub dma_unmap_resource: Option<UnmapPhysArgs>,
     /// `dma_sync_single_for_cpu`.
     #[serde(default)]
     pub dma_sync_single_for_cpu: Option<SyncSingleArgs>,
@@ -227,6 +243,13 @@ pub struct SyncSingleArgs {
     pub addr: Expr,
     pub size: Expr,
     pub dir: DirSpec,
+}
+
+/// A DMA address argument.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddrArg {
+    pub addr: Expr,
 }
 
 /// A physical address argument.
@@ -851,6 +874,12 @@ pub struct PlatformChoice {
     /// `dma_get_seg_boundary(dev)` (`dma_set_seg_boundary`).
     #[serde(default)]
     pub seg_boundary_mask: Option<u64>,
+    /// `swiotlb=force` (or a restricted DMA pool): dma-direct bounces every RAM mapping.
+    #[serde(default)]
+    pub swiotlb_force: Option<bool>,
+    /// A `dma_range_map` offset on dma-direct: the bus address is `phys - dma_offset`.
+    #[serde(default)]
+    pub dma_offset: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -173,7 +173,17 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
             ArchName::Riscv => Arch::Riscv,
             ArchName::Arm => Arch::Arm,
         },
-        domain: domain_type(o.domain.unwrap_or(p.domain)),
+        domain: {
+            // iommu_get_default_domain_type: an untrusted PCI device always gets a strict DMA
+            // domain, whatever the default (lazy) type of the machine.
+            let d = domain_type(o.domain.unwrap_or(p.domain));
+            let untrusted = o.untrusted.unwrap_or(p.untrusted) && o.pci.unwrap_or(p.pci);
+            if untrusted && d == DomainType::DmaFq {
+                DomainType::Dma
+            } else {
+                d
+            }
+        },
         backend: match p.backend {
             BackendName::Iommupt => PgtableBackend::Iommupt,
             BackendName::IoPgtableArm => PgtableBackend::IoPgtableArm,
@@ -203,6 +213,8 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
                 u64::MAX
             },
         ),
+        swiotlb_force: o.swiotlb_force.unwrap_or(false),
+        dma_offset: o.dma_offset.unwrap_or(0),
     };
     let reserved = p
         .reserved

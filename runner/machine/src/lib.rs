@@ -341,7 +341,14 @@ impl Machine {
             }
             device::plan_translated(&self.pt, &self.iotlb, dma, capped, write)
         } else {
-            device::plan_direct(limit, dma, capped)
+            // dma-direct: the bus address reaches CPU address `dma + dma_offset` (the
+            // device's `dma_range_map`); the limit applies to the bus address.
+            let mut plan = device::plan_direct(limit, dma, capped);
+            let off = f.dma_offset;
+            for seg in &mut plan.segments {
+                seg.0 = seg.0.wrapping_add(off);
+            }
+            plan
         }
     }
 

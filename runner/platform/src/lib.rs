@@ -194,6 +194,63 @@ pub trait DmaApi {
     fn need_unmap(&mut self, _p: &mut dyn Platform) -> bool {
         true
     }
+    /// `dma_need_sync(dev, addr)`: must the caller sync the streaming mapping at `addr`?
+    /// STREAM-13. The default (true) is always safe: a needless sync is correct.
+    fn need_sync(&mut self, _p: &mut dyn Platform, _addr: u64) -> bool {
+        true
+    }
+    /// `dma_map_page_attrs`: `dma_map_phys` of a page's memory, which may not be MMIO (the
+    /// wrapper refuses `DMA_ATTR_MMIO` before anything happens). STREAM-14.
+    fn map_page_attrs(
+        &mut self,
+        p: &mut dyn Platform,
+        phys: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> u64 {
+        if attrs.contains(Attrs::MMIO) {
+            return DMA_MAPPING_ERROR;
+        }
+        self.map_phys(p, phys, size, dir, attrs)
+    }
+    /// `dma_unmap_page_attrs`: with `DMA_ATTR_MMIO` it returns at once, doing nothing; otherwise
+    /// `dma_unmap_phys`. STREAM-14.
+    fn unmap_page_attrs(
+        &mut self,
+        p: &mut dyn Platform,
+        addr: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
+        if attrs.contains(Attrs::MMIO) {
+            return;
+        }
+        self.unmap_phys(p, addr, size, dir, attrs)
+    }
+    /// `dma_map_resource`: `dma_map_phys` with `DMA_ATTR_MMIO` added. STREAM-14.
+    fn map_resource(
+        &mut self,
+        p: &mut dyn Platform,
+        phys: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> u64 {
+        self.map_phys(p, phys, size, dir, attrs | Attrs::MMIO)
+    }
+    /// `dma_unmap_resource`: `dma_unmap_phys` with `DMA_ATTR_MMIO` added. STREAM-14.
+    fn unmap_resource(
+        &mut self,
+        p: &mut dyn Platform,
+        addr: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
+        self.unmap_phys(p, addr, size, dir, attrs | Attrs::MMIO)
+    }
     /// Time moved to `now_ns`: run the timers that expired (the flush queue's). STREAM-04.
     fn advance_time(&mut self, _p: &mut dyn Platform, _now_ns: u64) {}
     /// `dma_use_iova` (a header inline in Linux). STATE-02.

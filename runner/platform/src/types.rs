@@ -357,6 +357,13 @@ pub struct PlatformFacts {
     /// `dma_get_seg_boundary(dev)`: no DMA segment of `dma_map_sg` crosses a multiple of
     /// `mask + 1` (PCI probe sets `0xFFFFFFFF`; a device without `dma_parms` has all ones).
     pub seg_boundary_mask: u64,
+    /// dma-direct bounces every RAM mapping (`is_swiotlb_force_bounce`: `swiotlb=force`, or a
+    /// restricted DMA pool). Ignored on iommu-dma. STREAM-15.
+    pub swiotlb_force: bool,
+    /// The device's single `dma_range_map` offset on dma-direct: `phys_to_dma(phys) = phys -
+    /// dma_offset` (a DT `dma-ranges` whose bus window sits below the CPU window; 0 = none).
+    /// STREAM-16.
+    pub dma_offset: u64,
 }
 
 impl PlatformFacts {

@@ -98,6 +98,8 @@ fn facts(aperture_end: u64, pci: bool) -> PlatformFacts {
         msi_doorbell: 0,
         max_seg_size: 0x10000,
         seg_boundary_mask: 0xFFFF_FFFF,
+        swiotlb_force: false,
+        dma_offset: 0,
     }
 }
 

@@ -344,6 +344,24 @@ impl DmaApi for Reference {
         streaming::need_unmap(iommu_dma, &p.facts(), &self.direct)
     }
 
+    /// STREAM-13; mirrors `dma_need_sync` → `__dma_need_sync` → `dma_direct_need_sync`: false
+    /// while the device's skip-sync flag holds (coherent, never bounced); then iommu-dma says
+    /// true for any address, dma-direct only for a non-coherent device or an address in the
+    /// bounce pool.
+    fn need_sync(&mut self, p: &mut dyn Platform, addr: u64) -> bool {
+        self.ensure_probed(p);
+        let coherent = p.facts().coherent;
+        match &self.mode {
+            Mode::IommuDma(dev) => !coherent || dev.bounced.get(),
+            _ => {
+                if coherent && !self.direct.bounced {
+                    return false;
+                }
+                !coherent || p.is_bounce(streaming::dma_to_phys(&p.facts(), addr))
+            }
+        }
+    }
+
     /// STREAM-04: the flush queue's timer.
     fn advance_time(&mut self, p: &mut dyn Platform, now_ns: u64) {
         if let Mode::IommuDma(dev) = &mut self.mode {

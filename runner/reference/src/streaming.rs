@@ -248,6 +248,23 @@ fn dma_capable(facts: &PlatformFacts, addr: u64, size: u64) -> bool {
     end <= limit
 }
 
+/// STREAM-16; `phys_to_dma` on dma-direct: the device's one `dma_range_map` region starts at
+/// CPU address `dma_offset` and bus address 0 and runs to the top, so memory below the offset
+/// has no bus address (`translate_phys_to_dma` gives `DMA_MAPPING_ERROR`, which `dma_capable`
+/// rejects). Without a map the bus address is the physical address.
+pub fn phys_to_dma(facts: &PlatformFacts, phys: u64) -> u64 {
+    match facts.dma_offset {
+        0 => phys,
+        off if phys >= off => phys - off,
+        _ => DMA_MAPPING_ERROR,
+    }
+}
+
+/// STREAM-16; `dma_to_phys` on dma-direct: the bus address back to the CPU physical address.
+pub fn dma_to_phys(facts: &PlatformFacts, addr: u64) -> u64 {
+    addr.wrapping_add(facts.dma_offset)
+}
+
 /// The dma-direct side of a device (no IOMMU translation): whether a bounce ever cleared its
 /// skip-sync flag (`dma_reset_need_sync`).
 #[derive(Clone, Debug, Default)]
@@ -255,8 +272,9 @@ pub struct Direct {
     pub bounced: bool,
 }
 
-/// STREAM-05; mirrors `dma_direct_map_phys` (no `dma_range_map` offset, no memory encryption,
-/// no forced bouncing: the DMA address is the physical address).
+/// STREAM-05, STREAM-15, STREAM-16; mirrors `dma_direct_map_phys` (no memory encryption, no
+/// kmalloc bouncing): a forced pool bounces everything; otherwise the bus address is
+/// `phys_to_dma(phys)`, checked by `dma_capable`.
 pub fn direct_map_phys(
     direct: &mut Direct,
     p: &mut dyn Platform,
@@ -280,14 +298,22 @@ pub fn direct_map_phys_flush(
     flush: bool,
 ) -> u64 {
     let facts = p.facts();
+    // STREAM-15: a forced pool bounces all RAM, and cannot take MMIO or REQUIRE_COHERENT.
+    if facts.swiotlb_force {
+        if attrs.intersects(Attrs::MMIO | Attrs::REQUIRE_COHERENT) {
+            return DMA_MAPPING_ERROR;
+        }
+        return direct_swiotlb_map(direct, p, &facts, phys, size, dir, attrs);
+    }
+    let dma = phys_to_dma(&facts, phys);
     if attrs.contains(Attrs::MMIO) {
-        if !dma_capable(&facts, phys, size) {
+        if !dma_capable(&facts, dma, size) {
             p.warn(WarnCode::DIRECT_OVERFLOW);
             return DMA_MAPPING_ERROR;
         }
-        return phys;
+        return dma;
     }
-    if !dma_capable(&facts, phys, size) {
+    if !dma_capable(&facts, dma, size) {
         if facts.swiotlb && !attrs.contains(Attrs::REQUIRE_COHERENT) {
             return direct_swiotlb_map(direct, p, &facts, phys, size, dir, attrs);
         }
@@ -300,7 +326,7 @@ pub fn direct_map_phys_flush(
             p.sync_barrier();
         }
     }
-    phys
+    dma
 }
 
 /// Mirrors `swiotlb_map` for dma-direct: a slot with no alignment beyond the pool's own, the
@@ -320,7 +346,8 @@ fn direct_swiotlb_map(
     }
     direct.bounced = true;
     p.copy(bounce, phys, size);
-    if !dma_capable(facts, bounce, size) {
+    let dma = phys_to_dma(facts, bounce);
+    if !dma_capable(facts, dma, size) {
         // Released without copying back, then "swiotlb addr overflow".
         p.bounce_free(bounce, size);
         p.warn(WarnCode::DIRECT_OVERFLOW);
@@ -330,7 +357,7 @@ fn direct_swiotlb_map(
         p.sync_for_device(bounce, size, dir);
         p.sync_barrier();
     }
-    bounce
+    dma
 }
 
 /// STREAM-05; mirrors `dma_direct_unmap_phys`: MMIO and REQUIRE_COHERENT mappings need
@@ -353,7 +380,7 @@ pub fn direct_unmap_phys_flush(
         return;
     }
     let facts = p.facts();
-    let phys = addr;
+    let phys = dma_to_phys(&facts, addr);
     let bounced = p.is_bounce(phys);
     if !attrs.contains(Attrs::SKIP_CPU_SYNC) {
         if !facts.coherent {
@@ -410,7 +437,7 @@ pub fn sync_single(
             }
             p.iova_to_phys(addr)
         }
-        None => addr,
+        None => dma_to_phys(&p.facts(), addr),
     };
     let bounced = p.is_bounce(phys);
     if to == SyncFor::Device && bounced && (dir == Dir::TO_DEVICE || dir == Dir::BIDIRECTIONAL) {

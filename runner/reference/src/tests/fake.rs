@@ -118,6 +118,8 @@ pub fn x86_facts() -> PlatformFacts {
         msi_doorbell: 0,
         max_seg_size: 0x10000,
         seg_boundary_mask: 0xFFFF_FFFF,
+        swiotlb_force: false,
+        dma_offset: 0,
     }
 }
 

@@ -19,6 +19,8 @@ fn arm64_msi() -> PlatformFacts {
         msi_doorbell: DOORBELL,
         max_seg_size: 0x10000,
         seg_boundary_mask: 0xFFFF_FFFF,
+        swiotlb_force: false,
+        dma_offset: 0,
         ..x86_facts()
     }
 }
