@@ -670,6 +670,18 @@ static void kd_buf_cmd(char **tok, int ntok)
 }
 
 /* Live mapping runs left in the vector's reservations: contiguous in IOVA and in phys. */
+/* Is the page already counted under an earlier reservation? Reservations can overlap when a
+ * vector frees a state and the allocator hands its IOVA out again (a misuse vector). */
+static bool kd_counted(unsigned int r, u64 pg)
+{
+	unsigned int i;
+
+	for (i = 0; i < r; i++)
+		if (pg >= kd_res[i].base && pg < kd_res[i].base + kd_res[i].len)
+			return true;
+	return false;
+}
+
 static void kd_end(void)
 {
 	struct iommu_domain *d = kd_pdev ? iommu_get_domain_for_dev(&kd_pdev->dev) : NULL;
@@ -680,7 +692,13 @@ static void kd_end(void)
 	if (d && d->type != IOMMU_DOMAIN_IDENTITY) {
 		for (r = 0; r < kd_nres; r++) {
 			for (pg = kd_res[r].base; pg < kd_res[r].base + kd_res[r].len; pg += PAGE_SIZE) {
-				phys_addr_t p = iommu_iova_to_phys(d, pg);
+				phys_addr_t p;
+
+				if (kd_counted(r, pg)) {
+					in_run = false;
+					continue;
+				}
+				p = iommu_iova_to_phys(d, pg);
 
 				if (p && in_run && pg == prev_iova + PAGE_SIZE && p == prev_phys + PAGE_SIZE) {
 					/* continues the run */
