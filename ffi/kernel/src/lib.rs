@@ -466,27 +466,14 @@ fn make_run(vector: &Vector, c: &Compiled, out: &RunOut) -> Run {
             .get("av")
             .map(|s| s.split(',').filter_map(num).collect())
             .unwrap_or_default();
-        let mut t = StepTrace {
-            index: k,
-            action: action.clone(),
-            args: BTreeMap::new(),
-            cpu: 0,
-            ret: None,
-            state: None,
-            events: Vec::new(),
-            data: None,
-            fault: None,
-            hazards: Vec::new(),
-            error: None,
-            unobserved: None,
-            raw_events: so.events.iter().map(trace_event).collect(),
-            states_after: c
-                .state_names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.clone(), so.states.get(i).copied().unwrap_or((0, 0))))
-                .collect(),
-        };
+        let mut t = StepTrace::new(k, &action, 0);
+        t.raw_events = so.events.iter().map(trace_event).collect();
+        t.states_after = c
+            .state_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), so.states.get(i).copied().unwrap_or((0, 0))))
+            .collect();
         if let Some(rc) = so.result.get("ret").and_then(|r| r.parse::<i32>().ok()) {
             if action == "dma_iova_link" && rc < 0 {
                 mark_failed_maps(&mut t.raw_events, rc);

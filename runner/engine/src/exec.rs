@@ -140,6 +140,28 @@ fn sg_hex<S: serde::Serializer>(v: &[(u64, u64)], s: S) -> Result<S::Ok, S::Erro
     seq.end()
 }
 
+impl StepTrace {
+    /// A step that has not produced anything yet; a door fills in what it observed.
+    pub fn new(index: usize, action: &str, cpu: u32) -> StepTrace {
+        StepTrace {
+            index,
+            action: action.to_string(),
+            args: BTreeMap::new(),
+            cpu,
+            ret: None,
+            state: None,
+            events: Vec::new(),
+            data: None,
+            fault: None,
+            hazards: Vec::new(),
+            error: None,
+            unobserved: None,
+            raw_events: Vec::new(),
+            states_after: BTreeMap::new(),
+        }
+    }
+}
+
 /// A reservation the engine saw `try_alloc` hand out, for leak and overlap judgement.
 #[derive(Clone, Debug, Serialize)]
 pub struct Reservation {
@@ -528,22 +550,7 @@ impl Runner<'_> {
     fn step(&mut self, index: usize, step: &Step) -> StepTrace {
         let cpu = step.cpu.unwrap_or(0);
         self.machine.set_cpu(cpu);
-        let mut t = StepTrace {
-            index,
-            action: action_name(step).unwrap_or("?").to_string(),
-            args: BTreeMap::new(),
-            cpu,
-            ret: None,
-            state: None,
-            events: Vec::new(),
-            data: None,
-            fault: None,
-            hazards: Vec::new(),
-            error: None,
-            unobserved: None,
-            raw_events: Vec::new(),
-            states_after: BTreeMap::new(),
-        };
+        let mut t = StepTrace::new(index, action_name(step).unwrap_or("?"), cpu);
         if let Err(e) = self.act(step, &mut t) {
             t.error = Some(e);
         }
