@@ -1,5 +1,6 @@
 //! Wiring shared by the `dmaconf` binary and its test harness: where the suite lives and
 //! which implementations can be named on the command line.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! `dmaconf`: run the conformance vectors against an implementation, lint the suite, print the
 //! vector schema.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,6 +4,7 @@
 //! Architecture invariant: the engine is the only crate that knows vectors, YAML and
 //! expectations. It reaches an implementation only through `dmaconf_platform::DmaApi` and the
 //! machine only through its public observation API.
+#![forbid(unsafe_code)]
 
 pub mod compare;
 pub mod door;
