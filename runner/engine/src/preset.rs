@@ -16,7 +16,8 @@ use crate::yaml::{self, Located};
 #[serde(deny_unknown_fields)]
 pub struct Preset {
     pub id: String,
-    pub about: String,
+    /// What machine this is and where each fact comes from (a guest reading, a driver, a DT).
+    pub why: String,
     pub arch: ArchName,
     pub domain: DomainName,
     pub backend: BackendName,

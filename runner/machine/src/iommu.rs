@@ -572,36 +572,13 @@ impl IoPageTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dmaconf_platform::{Arch, DomainType};
 
     const RW: Prot = Prot(3);
 
     fn facts(backend: PgtableBackend) -> PlatformFacts {
         PlatformFacts {
-            arch: Arch::X86,
-            domain: DomainType::Dma,
             backend,
-            pgsize_bitmap: 0x4020_1000,
-            aperture_start: 0,
-            aperture_end: (1 << 48) - 1,
-            force_aperture: true,
-            coherent: true,
-            untrusted: false,
-            pci: true,
-            forcedac: false,
-            dma_mask: u64::MAX,
-            bus_dma_limit: 0,
-            min_align_mask: 0,
-            cache_line: 64,
-            swiotlb: false,
-            kmalloc_bounce: false,
-            iommu_dma_config: true,
-            nr_cpus: 1,
-            msi_doorbell: 0,
-            max_seg_size: 0x10000,
-            seg_boundary_mask: 0xFFFF_FFFF,
-            swiotlb_force: false,
-            dma_offset: 0,
+            ..PlatformFacts::default()
         }
     }
 

@@ -366,6 +366,41 @@ pub struct PlatformFacts {
     pub dma_offset: u64,
 }
 
+impl Default for PlatformFacts {
+    /// A trusted, coherent x86 PCI device on a strict VT-d DMA domain: 4K/2M/1G pages, 48-bit
+    /// aperture, 64-bit mask, 64-byte lines, no bounce pool, one CPU, Linux's default segment
+    /// limits. A starting point for tests and for implementations that build facts field by
+    /// field (`PlatformFacts { coherent: false, ..Default::default() }`).
+    fn default() -> PlatformFacts {
+        PlatformFacts {
+            arch: Arch::X86,
+            domain: DomainType::Dma,
+            backend: PgtableBackend::Iommupt,
+            pgsize_bitmap: 0x4020_1000,
+            aperture_start: 0,
+            aperture_end: (1 << 48) - 1,
+            force_aperture: true,
+            coherent: true,
+            untrusted: false,
+            pci: true,
+            forcedac: false,
+            dma_mask: u64::MAX,
+            bus_dma_limit: 0,
+            min_align_mask: 0,
+            cache_line: 64,
+            swiotlb: false,
+            kmalloc_bounce: false,
+            iommu_dma_config: true,
+            nr_cpus: 1,
+            msi_doorbell: 0,
+            max_seg_size: 0x10000,
+            seg_boundary_mask: 0xFFFF_FFFF,
+            swiotlb_force: false,
+            dma_offset: 0,
+        }
+    }
+}
+
 impl PlatformFacts {
     /// `iovad->granule`: the smallest page size of the domain.
     pub fn granule(&self) -> u64 {

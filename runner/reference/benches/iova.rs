@@ -14,8 +14,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use dmaconf_platform::{
-    Arch, Dir, DmaApi, DomainType, IovaState, PgtableBackend, Platform, PlatformFacts, Prot,
-    Region, RegionKind, WarnCode,
+    Dir, DmaApi, IovaState, Platform, PlatformFacts, Prot, Region, RegionKind, WarnCode,
 };
 use dmaconf_reference::Reference;
 
@@ -76,30 +75,10 @@ impl Platform for Stub {
 
 fn facts(aperture_end: u64, pci: bool) -> PlatformFacts {
     PlatformFacts {
-        arch: Arch::X86,
-        domain: DomainType::Dma,
-        backend: PgtableBackend::Iommupt,
-        pgsize_bitmap: 0x4020_1000,
-        aperture_start: 0,
         aperture_end,
-        force_aperture: true,
-        coherent: true,
-        untrusted: false,
         pci,
-        forcedac: false,
-        dma_mask: u64::MAX,
-        bus_dma_limit: 0,
-        min_align_mask: 0,
-        cache_line: 64,
         swiotlb: true,
-        kmalloc_bounce: false,
-        iommu_dma_config: true,
-        nr_cpus: 1,
-        msi_doorbell: 0,
-        max_seg_size: 0x10000,
-        seg_boundary_mask: 0xFFFF_FFFF,
-        swiotlb_force: false,
-        dma_offset: 0,
+        ..PlatformFacts::default()
     }
 }
 

@@ -4,9 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use dmaconf_platform::{
-    errno, Arch, Dir, DomainType, PgtableBackend, Platform, PlatformFacts, Prot, Region, WarnCode,
-};
+use dmaconf_platform::{errno, Dir, Platform, PlatformFacts, Prot, Region, WarnCode};
 
 /// One recorded platform call (facts, reserved regions and the CPU number are not recorded).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,30 +94,9 @@ pub struct Fake {
 /// 48-bit aperture, one CPU, a bounce pool.
 pub fn x86_facts() -> PlatformFacts {
     PlatformFacts {
-        arch: Arch::X86,
-        domain: DomainType::Dma,
-        backend: PgtableBackend::Iommupt,
-        pgsize_bitmap: 0x4020_1000,
-        aperture_start: 0,
-        aperture_end: (1 << 48) - 1,
-        force_aperture: true,
-        coherent: true,
-        untrusted: false,
-        pci: true,
-        forcedac: false,
         dma_mask: 0xFFFF_FFFF,
-        bus_dma_limit: 0,
-        min_align_mask: 0,
-        cache_line: 64,
         swiotlb: true,
-        kmalloc_bounce: false,
-        iommu_dma_config: true,
-        nr_cpus: 1,
-        msi_doorbell: 0,
-        max_seg_size: 0x10000,
-        seg_boundary_mask: 0xFFFF_FFFF,
-        swiotlb_force: false,
-        dma_offset: 0,
+        ..PlatformFacts::default()
     }
 }
 
