@@ -367,7 +367,10 @@ impl<R: BufRead, W: Write> ChildPlatform<'_, R, W> {
         };
         match Message::parse(&line) {
             Ok(r) if r.id == Some(id) && r.error.is_none() => r,
-            Ok(r) => end(format!("the runner answered `{call}` (id {id}) with {r:?}")),
+            Ok(r) => end(format!(
+                "the runner answered `{call}` (id {id}) with {}",
+                r.line().trim_end()
+            )),
             Err(e) => end(format!("the runner's answer to `{call}` is {e}")),
         }
     }
