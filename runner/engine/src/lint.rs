@@ -166,10 +166,11 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|s| jsonschema::validator_for(&s).ok());
-    let files = load::vector_files(&vectors_dir);
+    // The walk's own errors are already among `suite.errors`.
+    let (files, _) = load::vector_files(&vectors_dir);
     r.files = files.len();
     for f in &files {
-        let Ok(text) = std::fs::read_to_string(f) else {
+        let Ok(text) = load::read_regular(f) else {
             continue;
         };
         for doc in yaml::documents(&text) {

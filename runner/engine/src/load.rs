@@ -29,36 +29,81 @@ pub struct Suite {
     pub errors: Vec<Located>,
 }
 
-/// Vector files: every `*.yaml` below `root` except the presets folder, sorted by path.
-pub fn vector_files(root: &Path) -> Vec<PathBuf> {
+/// Vector files: every `*.yaml` below `root` except the presets folder, sorted by path, and
+/// what could not be walked. Symbolic links are followed once: a link back to a folder being
+/// walked is a loop and is reported, not followed (walkdir keeps the ancestors); a `*.yaml`
+/// that is not a regular file (a FIFO, a device) is reported and never opened, so it cannot
+/// hang the run.
+pub fn vector_files(root: &Path) -> (Vec<PathBuf>, Vec<Located>) {
     let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "presets") {
-                    stack.push(path);
+    let mut errors = Vec::new();
+    let walk = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == "presets"));
+    for entry in walk {
+        match entry {
+            Ok(e) if e.file_type().is_dir() => {}
+            Ok(e) => {
+                if e.path().extension().is_none_or(|x| x != "yaml") {
+                    continue;
                 }
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                out.push(path);
+                if e.file_type().is_file() {
+                    out.push(e.into_path());
+                } else {
+                    errors.push(Located::new(
+                        e.path(),
+                        1,
+                        1,
+                        "not a regular file (a FIFO, socket or device): not read",
+                    ));
+                }
+            }
+            Err(e) => {
+                let at = e.path().unwrap_or(root).to_path_buf();
+                let message = match e.loop_ancestor() {
+                    Some(a) => {
+                        format!("symbolic link loop back to `{}`: not followed", a.display())
+                    }
+                    None => format!(
+                        "cannot walk: {}",
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| io.to_string())
+                    ),
+                };
+                errors.push(Located::new(&at, 1, 1, message));
             }
         }
     }
     out.sort();
-    out
+    (out, errors)
+}
+
+/// Reads an input file, refusing anything but a regular file before opening it (opening a FIFO
+/// for reading would block).
+pub fn read_regular(file: &Path) -> Result<String, Located> {
+    match std::fs::metadata(file) {
+        Ok(m) if !m.is_file() => {
+            return Err(Located::new(
+                file,
+                1,
+                1,
+                "not a regular file (a FIFO, socket or device): not read",
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => return Err(Located::new(file, 1, 1, format!("cannot read: {e}"))),
+    }
+    std::fs::read_to_string(file).map_err(|e| Located::new(file, 1, 1, format!("cannot read: {e}")))
 }
 
 /// Loads presets (`root/presets`) and every vector file below `root`.
 pub fn load_suite(root: &Path) -> Suite {
     let mut suite = Suite::default();
-    match Presets::load(&root.join("presets")) {
-        Ok(p) => suite.presets = p,
-        Err(errors) => suite.errors.extend(errors),
-    }
+    let (presets, errors) = Presets::load(&root.join("presets"));
+    suite.presets = presets;
+    suite.errors.extend(errors);
     if !root.is_dir() {
         suite.errors.push(Located::new(
             root,
@@ -67,12 +112,12 @@ pub fn load_suite(root: &Path) -> Suite {
             "the vectors directory does not exist",
         ));
     }
-    for file in vector_files(root) {
-        match std::fs::read_to_string(&file) {
+    let (files, walk_errors) = vector_files(root);
+    suite.errors.extend(walk_errors);
+    for file in files {
+        match read_regular(&file) {
             Ok(text) => suite.vectors.extend(load_file(&file, &text)),
-            Err(e) => suite
-                .errors
-                .push(Located::new(&file, 1, 1, format!("cannot read: {e}"))),
+            Err(e) => suite.errors.push(e),
         }
     }
     suite

@@ -97,17 +97,21 @@ const SWIOTLB_BASE: u64 = 0x8000_0000;
 /// 64 MiB of 2 KiB slots, Linux's default pool.
 const SWIOTLB_NSLABS: u64 = dmaconf_machine::swiotlb::DEFAULT_NSLABS;
 
-/// All presets, by id.
+/// All presets, by id, and the preset files that could not be read, by file name.
 #[derive(Clone, Debug, Default)]
 pub struct Presets {
     pub by_id: BTreeMap<String, (PathBuf, Preset)>,
+    /// A malformed preset costs the vectors that name it, not the others: each one that names
+    /// it gets this error as its `harness_error` (issue 15: one bad input, one result).
+    pub broken: BTreeMap<String, Located>,
 }
 
 impl Presets {
-    /// Loads every `*.yaml` in `dir`. A preset whose id differs from its file name is an error.
-    pub fn load(dir: &Path) -> Result<Presets, Vec<Located>> {
+    /// Loads every `*.yaml` in `dir`. Good presets are kept whatever the others hold; a preset
+    /// that does not parse, or whose id differs from its file name, is `broken` under its file
+    /// name and reported among the errors.
+    pub fn load(dir: &Path) -> (Presets, Vec<Located>) {
         let mut presets = Presets::default();
-        let mut errors = Vec::new();
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -116,38 +120,48 @@ impl Presets {
             .iter()
             .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
         {
-            let text = match std::fs::read_to_string(file) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(Located::new(file, 1, 1, format!("cannot read: {e}")));
-                    continue;
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
+            let parsed = crate::load::read_regular(file)
+                .and_then(|text| yaml::parse_file::<Preset>(file, &text));
+            match parsed {
+                Ok(p) if p.id == stem => {
+                    presets.by_id.insert(p.id.clone(), (file.clone(), p));
                 }
-            };
-            match yaml::parse_file::<Preset>(file, &text) {
                 Ok(p) => {
-                    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-                    if stem != p.id {
-                        errors.push(Located::new(
+                    presets.broken.insert(
+                        stem.clone(),
+                        Located::new(
                             file,
                             1,
                             1,
-                            format!("preset id `{}` differs from its file name", p.id),
-                        ));
-                    }
-                    presets.by_id.insert(p.id.clone(), (file.clone(), p));
+                            format!(
+                                "preset file `{stem}.yaml` declares id `{}`: a preset's id must be its file name",
+                                p.id
+                            ),
+                        ),
+                    );
                 }
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    presets.broken.insert(stem, e);
+                }
             }
         }
-        if errors.is_empty() {
-            Ok(presets)
-        } else {
-            Err(errors)
-        }
+        let errors = presets.broken.values().cloned().collect();
+        (presets, errors)
     }
 
     /// The machine configuration for a preset with a vector's overrides applied.
     pub fn configure(&self, choice: &PlatformChoice) -> Result<MachineConfig, String> {
+        if let Some(e) = self.broken.get(&choice.preset) {
+            return Err(format!(
+                "platform preset `{}` is malformed: {e}",
+                choice.preset
+            ));
+        }
         let (_, p) = self
             .by_id
             .get(&choice.preset)

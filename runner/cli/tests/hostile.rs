@@ -1,0 +1,179 @@
+//! Hostile trees under `--root` (issue 15): one bad input costs one result, named correctly; a
+//! walk never loops, never hangs on a FIFO, never runs a vector twice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A scratch root holding every preset and the `state` vectors (3 vectors on `x86-vtd-q35`).
+fn scratch(name: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::env::temp_dir().join(format!("dmaconf-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let presets = root.join("vectors/presets");
+    std::fs::create_dir_all(&presets).unwrap();
+    std::fs::create_dir_all(root.join("vectors/state")).unwrap();
+    std::fs::create_dir_all(root.join("spec")).unwrap();
+    for e in std::fs::read_dir(repo.join("vectors/presets")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), presets.join(e.file_name())).unwrap();
+    }
+    std::fs::copy(
+        repo.join("vectors/state/state.yaml"),
+        root.join("vectors/state/state.yaml"),
+    )
+    .unwrap();
+    root
+}
+
+struct Outcome {
+    /// (vector id, semantic class, semantic reason)
+    vectors: Vec<(String, String, String)>,
+    errors: Vec<String>,
+}
+
+/// Runs `dmaconf run --profile semantic --format json` on `root`; a run that does not finish in
+/// 60 s is killed and fails the test (it would hang a user's CI).
+fn run(root: &Path) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
+        .args(["--root"])
+        .arg(root)
+        .args([
+            "run",
+            "--profile",
+            "semantic",
+            "--format",
+            "json",
+            "--no-trace",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("dmaconf run on {} did not finish in 60 s", root.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("run prints one JSON document");
+    let vectors = doc["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let r = &v["results"]["semantic"];
+            (
+                v["id"].as_str().unwrap().to_string(),
+                r["class"].as_str().unwrap_or_default().to_string(),
+                r["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let errors = doc["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    Outcome { vectors, errors }
+}
+
+fn classes(o: &Outcome) -> Vec<&str> {
+    o.vectors.iter().map(|(_, c, _)| c.as_str()).collect()
+}
+
+#[test]
+fn a_malformed_preset_costs_only_the_vectors_that_name_it() {
+    let root = scratch("bad-preset");
+    assert_eq!(classes(&run(&root)), ["pass", "pass", "pass"]);
+
+    // A preset no vector here uses: the vectors still pass; the file is named among the errors.
+    std::fs::write(
+        root.join("vectors/presets/x86-direct.yaml"),
+        "id: [unclosed\n",
+    )
+    .unwrap();
+    let o = run(&root);
+    assert_eq!(classes(&o), ["pass", "pass", "pass"]);
+    assert!(
+        o.errors.iter().any(|e| e.contains("x86-direct.yaml:")),
+        "{:?}",
+        o.errors
+    );
+
+    // The preset they use: each is a harness_error naming that preset's file, not another.
+    std::fs::write(
+        root.join("vectors/presets/x86-vtd-q35.yaml"),
+        "id: [unclosed\n",
+    )
+    .unwrap();
+    let o = run(&root);
+    for (id, class, reason) in &o.vectors {
+        assert_eq!(class, "harness_error", "{id}");
+        assert!(reason.contains("x86-vtd-q35.yaml:"), "{id}: {reason}");
+        assert!(!reason.contains("x86-direct"), "{id}: {reason}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_preset_whose_id_is_not_its_file_name_is_named() {
+    let root = scratch("renamed-preset");
+    let good = root.join("vectors/presets/x86-vtd-q35.yaml");
+    let text = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(
+        &good,
+        text.replacen("id: x86-vtd-q35", "id: x86-vtd-q99", 1),
+    )
+    .unwrap();
+    let o = run(&root);
+    for (id, class, reason) in &o.vectors {
+        assert_eq!(class, "harness_error", "{id}");
+        assert!(
+            reason.contains("declares id `x86-vtd-q99`"),
+            "{id}: {reason}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn symlink_loops_are_reported_and_vectors_run_once() {
+    let root = scratch("loops");
+    std::os::unix::fs::symlink("..", root.join("vectors/state/up")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("vectors/state/here")).unwrap();
+    let o = run(&root);
+    assert_eq!(classes(&o), ["pass", "pass", "pass"], "{:?}", o.vectors);
+    assert!(
+        o.errors
+            .iter()
+            .filter(|e| e.contains("symbolic link loop"))
+            .count()
+            >= 2,
+        "{:?}",
+        o.errors
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_fifo_named_yaml_is_refused_not_read() {
+    let root = scratch("fifo");
+    let fifo = root.join("vectors/state/pipe.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let o = run(&root);
+    assert_eq!(classes(&o), ["pass", "pass", "pass"]);
+    assert!(
+        o.errors
+            .iter()
+            .any(|e| e.contains("pipe.yaml") && e.contains("not a regular file")),
+        "{:?}",
+        o.errors
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
