@@ -266,8 +266,11 @@ impl Link {
                         }
                     }
                     Err((code, e)) => {
-                        // Tell the child why, then end it: its call cannot go on.
-                        let _ = self.send(&Message::failure(r.id, code, e.clone()));
+                        // Tell the child why (when it waits for an answer), then end it: its
+                        // call cannot go on.
+                        if r.id.is_some() {
+                            let _ = self.send(&Message::failure(r.id, code, e.clone()));
+                        }
                         return Err(self.violation(format!("during `{call}`: {e}")));
                     }
                 }
