@@ -9,7 +9,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dmaconf_engine::{DoorFault, FaultKind, Implementation};
+use dmaconf_engine::exec::{Execution, Stop};
+use dmaconf_engine::model::Vector;
+use dmaconf_engine::preset::Presets;
+use dmaconf_engine::{Door, DoorFault, FaultKind, Implementation};
 use dmaconf_platform::{Attrs, Dir, DmaApi, IovaState, Platform, Prot, SgEntry, WarnCode};
 
 use crate::message::{code, need, read_line, Facts, Message, Ret, WireRegion, WireSeg, PROTOCOL};
@@ -289,13 +292,15 @@ impl Link {
                     code::NOT_SUPPORTED => FaultKind::NotSupported,
                     _ => FaultKind::Harness,
                 };
-                return Err(DoorFault::new(
-                    kind,
+                let detail = if err.code == code::UNAVAILABLE {
+                    err.message
+                } else {
                     format!(
                         "the implementation answered `{call}` with {}: {}",
                         err.code, err.message
-                    ),
-                ));
+                    )
+                };
+                return Err(DoorFault::new(kind, detail));
             }
             return Ok(r);
         }
@@ -962,5 +967,25 @@ impl Watchdog {
                 }
             }
         }
+    }
+}
+
+/// The door of an implementation whose server cannot serve (it did not start, or its plug-in did
+/// not load): every vector runs and reports `harness_error` with the reason, so a run against a
+/// broken plug-in is red with a clear message rather than refused.
+pub struct Unavailable {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Door for Unavailable {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn unmet(&self, _vector: &Vector) -> Vec<String> {
+        Vec::new()
+    }
+    fn execute(&self, vector: &Vector, _presets: &Presets) -> Execution {
+        Execution::stopped(vector, Stop::Harness(self.reason.clone()))
     }
 }
