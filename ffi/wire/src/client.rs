@@ -576,13 +576,14 @@ impl WireDevice {
         result.unwrap_or_else(|f| f.raise())
     }
 
-    fn state_call(
+    /// A call that lends the state and gets it back (`iova_try_alloc`, `iova_link`).
+    fn state_call<T>(
         &self,
         p: &mut dyn Platform,
         m: Message,
         state: &mut IovaState,
-        decode: impl FnOnce(Ret) -> Option<Ret>,
-    ) -> Ret {
+        decode: impl FnOnce(Ret) -> Option<T>,
+    ) -> T {
         let m = Message {
             state: Some((*state).into()),
             ..m
@@ -662,8 +663,7 @@ impl DmaApi for WireDevice {
             size: Some(size),
             ..Message::request("iova_try_alloc")
         };
-        let r = self.state_call(p, m, state, |r| r.as_bool().map(Ret::Bool));
-        r == Ret::Bool(true)
+        self.state_call(p, m, state, Ret::as_bool)
     }
     fn iova_link(
         &mut self,
@@ -681,10 +681,7 @@ impl DmaApi for WireDevice {
             size: Some(size),
             ..dir_attrs(Message::request("iova_link"), dir, attrs)
         };
-        match self.state_call(p, m, state, |r| r.as_i32().map(|v| Ret::Int(v.into()))) {
-            Ret::Int(v) => v as i32,
-            _ => unreachable!("decoded as an int32 above"),
-        }
+        self.state_call(p, m, state, Ret::as_i32)
     }
     fn iova_sync(
         &mut self,

@@ -155,34 +155,28 @@ fn a_hanging_plugin_times_out_only_the_vectors_it_hangs_in() {
     );
 }
 
-#[test]
-fn a_plugin_printing_to_stdout_does_not_disturb_the_wire() {
-    let so = fixture("PRINT");
-    let imp = format!("c:{}", so.display());
+/// Runs the whole suite on `plugin`, isolated, and checks that the report's vectors (traces
+/// included) are the in-process reference's. Returns the run's standard error.
+fn same_as_in_process(plugin: &Path) -> String {
+    let imp = format!("c:{}", plugin.display());
     let (_, direct) = report(&[]);
     let (out, isolated) = report(&["--impl", &imp]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
     assert_eq!(direct, isolated);
+    stderr
+}
+
+#[test]
+fn a_plugin_printing_to_stdout_does_not_disturb_the_wire() {
+    let stderr = same_as_in_process(&fixture("PRINT"));
     // The plug-in's line went to the log.
-    assert!(String::from_utf8_lossy(&out.stderr).contains("faulty-print: a plug-in writing"));
+    assert!(stderr.contains("faulty-print: a plug-in writing"));
 }
 
 #[test]
 fn the_reference_through_the_isolated_c_door_matches_in_process() {
-    let so = reference_so();
-    let imp = format!("c:{}", so.display());
-    let (_, direct) = report(&[]);
-    let (out, isolated) = report(&["--impl", &imp]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(direct, isolated);
+    same_as_in_process(&reference_so());
 }
 
 #[test]
