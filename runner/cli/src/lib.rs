@@ -27,14 +27,26 @@ pub fn reference() -> Implementation {
     )
 }
 
-/// Resolves `--impl NAME` to an in-process implementation.
+/// Resolves `--impl NAME` to an in-process implementation: `reference`, or `c:PATH.so` (a C
+/// ABI plug-in loaded into this process; a load error names the file and what is wrong).
 pub fn implementation(name: &str) -> Result<Implementation, String> {
     match name {
         "reference" => Ok(reference()),
-        other => Err(format!(
-            "unknown implementation `{other}` (available: reference, kernel:qemu; the C and Python doors come later)"
-        )),
+        other => match other.strip_prefix("c:") {
+            Some(path) => dmaconf_c::load(Path::new(path))
+                .map(|p| p.implementation())
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "unknown implementation `{other}` (available: reference, c:PATH.so, kernel:qemu)"
+            )),
+        },
     }
+}
+
+/// The C door in process for `--impl c:PATH.so --in-process`: a plug-in that does not load
+/// gives each vector a `harness_error` naming the file and the fault, and the run goes on.
+pub fn c_door_in_process(path: &Path) -> dmaconf_c::CDoor {
+    dmaconf_c::CDoor::new(path)
 }
 
 /// The kernel door: Linux 7.3.4 under QEMU, packages from `ROOT/../shared/kernel-7.3.4`.
@@ -42,10 +54,15 @@ pub fn kernel_door(root: &Path) -> dmaconf_kernel::KernelDoor {
     dmaconf_kernel::KernelDoor::new(root)
 }
 
-/// Resolves `--impl NAME` to a door: `reference` (in process) or `kernel:qemu`.
+/// Resolves `--impl NAME` to a door: `reference` (in process), `c:PATH.so` or `kernel:qemu`.
+/// `c:` runs in process for now, with or without `--in-process` (the isolated wire is issue
+/// 10's other half).
 pub fn door(name: &str, root: &Path) -> Result<Box<dyn Door>, String> {
     match name {
         "kernel:qemu" => Ok(Box::new(kernel_door(root))),
-        other => implementation(other).map(|i| Box::new(i) as Box<dyn Door>),
+        other => match other.strip_prefix("c:") {
+            Some(path) => Ok(Box::new(c_door_in_process(Path::new(path)))),
+            None => implementation(other).map(|i| Box::new(i) as Box<dyn Door>),
+        },
     }
 }

@@ -27,9 +27,14 @@ struct Cli {
 enum Command {
     /// Run vectors against an implementation and report.
     Run {
-        /// The implementation under test.
+        /// The implementation under test: `reference`, `c:PATH.so` (a C ABI plug-in,
+        /// ffi/c/include/dmaconf.h) or `kernel:qemu`.
         #[arg(long = "impl", default_value = "reference")]
         implementation: String,
+        /// With `--impl c:PATH.so`: load the plug-in into this process (fast, debugger-friendly;
+        /// a crash in the plug-in ends the run).
+        #[arg(long)]
+        in_process: bool,
         /// Profile(s) to judge under (default: both).
         #[arg(long, value_enum)]
         profile: Vec<ProfileArg>,
@@ -107,7 +112,12 @@ fn main() -> ExitCode {
             format,
             no_trace,
             agreement,
+            in_process,
         } => {
+            if in_process && !implementation.starts_with("c:") {
+                eprintln!("error: --in-process applies to --impl c:PATH.so");
+                return ExitCode::from(2);
+            }
             let kernel = (implementation == "kernel:qemu").then(|| dmaconf::kernel_door(&root));
             if agreement.is_some() && kernel.is_none() {
                 eprintln!("error: --agreement needs --impl kernel:qemu");
