@@ -8,7 +8,8 @@ use std::path::Path;
 use dmaconf_engine::report::{run_suite, Filter, Report};
 use dmaconf_engine::{load_suite, Implementation, Profile, ResultClass};
 use dmaconf_platform::{
-    Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, Prot, Region, WarnCode,
+    errno, Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, Prot, Region, RegionKind,
+    WarnCode,
 };
 use dmaconf_reference::Reference;
 
@@ -35,6 +36,21 @@ enum Bug {
     BounceIgnoresMinAlign,
     /// bounce slots are never released.
     NoBounceRelease,
+    /// LINK-09 unwind read as "always unlink": a link that fails in the page table is followed
+    /// by `dma_iova_unlink(offset, 0)` even when nothing was mapped (issue 21 Q2).
+    UnwindEvenWhenNothingMapped,
+    /// `bounce_free` given the allocation's granule base and the granule, not the piece's
+    /// address and length (issue 21 Q4).
+    BounceFreeWholeGranule,
+    /// a size-0 unlink takes no slow-path walk (no piece, no barrier), only the fast part
+    /// (issue 21 Q10).
+    EmptyUnlinkSkipsWalk,
+    /// the kmalloc classes taken as 8-byte classes whether or not a bounce pool exists: the
+    /// `swiotlb` fact read as always true (issue 21 Q1).
+    KmallocClassesIgnorePool,
+    /// every reported region reserved, host-bridge windows and dma-range gaps included, for a
+    /// platform device too (issue 21 Q12).
+    ReserveEveryRegion,
 }
 
 /// A platform seen through a bug: forwards everything, bending one call.
@@ -45,10 +61,21 @@ struct Bent<'a> {
 
 impl Platform for Bent<'_> {
     fn facts(&self) -> PlatformFacts {
-        self.inner.facts()
+        let mut f = self.inner.facts();
+        if self.bug == Bug::KmallocClassesIgnorePool {
+            f.swiotlb = true;
+        }
+        f
     }
     fn reserved_region(&self, index: u32) -> Option<Region> {
-        self.inner.reserved_region(index)
+        let r = self.inner.reserved_region(index);
+        match r {
+            Some(mut r) if self.bug == Bug::ReserveEveryRegion => {
+                r.kind = RegionKind::Reserved;
+                Some(r)
+            }
+            _ => r,
+        }
     }
     fn current_cpu(&self) -> u32 {
         self.inner.current_cpu()
@@ -107,6 +134,10 @@ impl Platform for Bent<'_> {
         if self.bug == Bug::NoBounceRelease {
             return;
         }
+        if self.bug == Bug::BounceFreeWholeGranule {
+            let g = self.inner.facts().granule();
+            return self.inner.bounce_free(slot & !(g - 1), g);
+        }
         self.inner.bounce_free(slot, len)
     }
     fn is_bounce(&self, phys: u64) -> bool {
@@ -142,7 +173,11 @@ struct Mutant {
 
 impl DmaApi for Mutant {
     fn probe(&mut self, p: &mut dyn Platform) -> i32 {
-        self.reference.probe(p)
+        let mut bent = Bent {
+            inner: p,
+            bug: self.bug,
+        };
+        self.reference.probe(&mut bent)
     }
     fn iova_try_alloc(
         &mut self,
@@ -178,8 +213,19 @@ impl DmaApi for Mutant {
             inner: p,
             bug: self.bug,
         };
-        self.reference
-            .iova_link(&mut bent, s, phys, offset, size, dir, attrs)
+        let ret = self
+            .reference
+            .iova_link(&mut bent, s, phys, offset, size, dir, attrs);
+        let checks = [
+            -errno::EIO,
+            -errno::EOPNOTSUPP,
+            -errno::EPERM,
+            -errno::ENOMEM,
+        ];
+        if self.bug == Bug::UnwindEvenWhenNothingMapped && ret != 0 && !checks.contains(&ret) {
+            self.reference.iova_unlink(p, s, offset, 0, dir, attrs);
+        }
+        ret
     }
     fn iova_sync(&mut self, p: &mut dyn Platform, s: &IovaState, offset: u64, size: u64) -> i32 {
         let mut bent = Bent {
@@ -197,6 +243,18 @@ impl DmaApi for Mutant {
         dir: Dir,
         attrs: Attrs,
     ) {
+        if self.bug == Bug::EmptyUnlinkSkipsWalk && size == 0 {
+            // Only the fast part of UNLINK-01, as if the walk had no piece to visit.
+            let g = p.facts().granule();
+            let addr = s.addr + offset;
+            let pad = addr & (g - 1);
+            let len = (pad + g - 1) & !(g - 1);
+            let unmapped = p.iommu_unmap(addr - pad, len);
+            if unmapped != 0 {
+                p.iotlb_sync(addr - pad, unmapped);
+            }
+            return;
+        }
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
@@ -425,5 +483,65 @@ fn a_leaked_bounce_slot_is_caught() {
             (Semantic, "swiotlb-pool-full-unwinds-own-range-b1"),
             (Semantic, "swiotlb-untrusted-no-min-align-enxio"),
         ],
+    );
+}
+
+#[test]
+fn an_unwind_after_nothing_mapped_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::UnwindEvenWhenNothingMapped,
+        ResultClass::Fail,
+        &[(Linux, "swiotlb-middle-fails-first-no-unwind")],
+    );
+}
+
+#[test]
+fn bounce_free_of_the_granule_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::BounceFreeWholeGranule,
+        ResultClass::Fail,
+        &[
+            (Linux, "swiotlb-head-bounced-middle-fails-flag-stays"),
+            (Linux, "swiotlb-tail-map-fails-noncoherent"),
+            (Linux, "swiotlb-unlink-part-of-bounced-tail"),
+        ],
+    );
+}
+
+#[test]
+fn an_empty_unlink_without_its_walk_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::EmptyUnlinkSkipsWalk,
+        ResultClass::Fail,
+        &[(Linux, "unlink-zero-size-slow-path-one-piece")],
+    );
+}
+
+#[test]
+fn kmalloc_classes_that_ignore_the_pool_are_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::KmallocClassesIgnorePool,
+        ResultClass::Fail,
+        &[
+            (Semantic, "link-kmalloc-no-pool-no-bounce"),
+            (Linux, "link-kmalloc-no-pool-no-bounce"),
+        ],
+    );
+}
+
+#[test]
+fn reserving_bridge_regions_for_a_platform_device_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::ReserveEveryRegion,
+        ResultClass::Fail,
+        &[(
+            Linux,
+            "iova-pcie-preset-platform-device-ignores-bridge-regions",
+        )],
     );
 }
