@@ -51,6 +51,9 @@ enum Bug {
     /// every reported region reserved, host-bridge windows and dma-range gaps included, for a
     /// platform device too (issue 21 Q12).
     ReserveEveryRegion,
+    /// the head bounce's clean taken as LINK-06's formula applied to the slot (the slot's own
+    /// granule) instead of `slot - pad` (issue 21 Q6).
+    HeadCleanAtSlotGranule,
 }
 
 /// A platform seen through a bug: forwards everything, bending one call.
@@ -110,6 +113,14 @@ impl Platform for Bent<'_> {
     fn sync_for_device(&mut self, phys: u64, len: u64, dir: Dir) {
         if self.bug == Bug::NoCacheClean {
             return;
+        }
+        let g = self.inner.facts().granule();
+        let up = phys.next_multiple_of(g);
+        if self.bug == Bug::HeadCleanAtSlotGranule
+            && !self.inner.is_bounce(phys)
+            && self.inner.is_bounce(up)
+        {
+            return self.inner.sync_for_device(up, len, dir);
         }
         self.inner.sync_for_device(phys, len, dir)
     }
@@ -543,5 +554,15 @@ fn reserving_bridge_regions_for_a_platform_device_is_caught() {
             Linux,
             "iova-pcie-preset-platform-device-ignores-bridge-regions",
         )],
+    );
+}
+
+#[test]
+fn a_head_clean_of_the_slot_granule_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::HeadCleanAtSlotGranule,
+        ResultClass::Fail,
+        &[(Linux, "swiotlb-kmalloc-unaligned-head-einval")],
     );
 }
