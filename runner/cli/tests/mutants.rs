@@ -54,6 +54,11 @@ enum Bug {
     /// the head bounce's clean taken as LINK-06's formula applied to the slot (the slot's own
     /// granule) instead of `slot - pad` (issue 21 Q6).
     HeadCleanAtSlotGranule,
+    /// a link with `DMA_NONE` (or an invalid direction) refused by the DMA layer itself, before
+    /// the page table sees it (issue 21 Q13).
+    RefuseDmaNoneEarly,
+    /// the zero-length head bounce mapped as one whole granule (issue 21 Q19).
+    ZeroLengthBounceMapsGranule,
 }
 
 /// A platform seen through a bug: forwards everything, bending one call.
@@ -84,6 +89,14 @@ impl Platform for Bent<'_> {
         self.inner.current_cpu()
     }
     fn iommu_map(&mut self, iova: u64, phys: u64, len: u64, prot: Prot) -> i32 {
+        let len = if self.bug == Bug::ZeroLengthBounceMapsGranule
+            && len == 0
+            && self.inner.is_bounce(phys)
+        {
+            self.inner.facts().granule()
+        } else {
+            len
+        };
         let prot = if self.bug == Bug::WrongProtBits {
             let rw = prot.0 & 3;
             Prot((prot.0 & !3) | ((rw & 1) << 1) | ((rw & 2) >> 1))
@@ -219,6 +232,9 @@ impl DmaApi for Mutant {
     ) -> i32 {
         if self.bug == Bug::LinkPanics {
             panic!("mutant link panics on purpose");
+        }
+        if self.bug == Bug::RefuseDmaNoneEarly && dir.0 > 2 {
+            return -errno::EINVAL;
         }
         let mut bent = Bent {
             inner: p,
@@ -564,5 +580,31 @@ fn a_head_clean_of_the_slot_granule_is_caught() {
         Bug::HeadCleanAtSlotGranule,
         ResultClass::Fail,
         &[(Linux, "swiotlb-kmalloc-unaligned-head-einval")],
+    );
+}
+
+#[test]
+fn a_dma_none_refused_before_the_page_table_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::RefuseDmaNoneEarly,
+        ResultClass::Fail,
+        &[(Linux, "link-zero-size-aligned-io-pgtable-arm")],
+    );
+}
+
+#[test]
+fn a_zero_length_bounce_mapping_a_granule_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::ZeroLengthBounceMapsGranule,
+        ResultClass::Fail,
+        &[
+            (Linux, "swiotlb-zero-length-unaligned-iommupt"),
+            (
+                Linux,
+                "swiotlb-zero-length-unaligned-io-pgtable-arm-leaks-slot",
+            ),
+        ],
     );
 }
