@@ -10,8 +10,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use dmaconf_machine::{DeviceAccess, Event, FaultReason, FieldValue, Hazard, Machine};
 use dmaconf_platform::{
-    p2p, Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, SgEntry, DMA_IOVA_USE_SWIOTLB,
-    DMA_MAPPING_ERROR,
+    p2p, Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, RegionKind, SgEntry,
+    DMA_IOVA_USE_SWIOTLB, DMA_MAPPING_ERROR,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -412,7 +412,15 @@ fn execute_on(
         }
     };
     run.facts = Some(config.facts);
-    run.reserved = config.reserved.iter().map(|r| (r.start, r.end)).collect();
+    // TRYALLOC-07 item 5: the regions that apply to this device. Host-bridge windows and
+    // dma-range gaps exist only for a PCI device (IOVA-05).
+    let pci_only = |k| matches!(k, RegionKind::PciWindow | RegionKind::DmaRangeGap);
+    run.reserved = config
+        .reserved
+        .iter()
+        .filter(|r| config.facts.pci || !pci_only(r.kind))
+        .map(|r| (r.start, r.end))
+        .collect();
     let granule = config.facts.granule();
     let mut machine = Machine::new(config);
 

@@ -880,6 +880,14 @@ pub struct PlatformChoice {
     /// A `dma_range_map` offset on dma-direct: the bus address is `phys - dma_offset`.
     #[serde(default)]
     pub dma_offset: Option<u64>,
+    /// `dma_get_cache_alignment()` (arm64: `CTR_EL0.CWG`), which the kmalloc rule of LINK-04
+    /// compares the kmalloc size class with.
+    #[serde(default)]
+    pub cache_line: Option<u64>,
+    /// Whether the bounce pool exists (`is_swiotlb_active`); false models a kernel whose pool
+    /// was never set up (x86 with little RAM, `swiotlb=noforce`).
+    #[serde(default)]
+    pub swiotlb: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
