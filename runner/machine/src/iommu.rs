@@ -83,6 +83,8 @@ pub struct IoPageTable {
     ptes: BTreeMap<u64, Pte>,
     /// `tables[k]`: bases of the level-k tables that exist (index 0 unused).
     tables: Vec<BTreeSet<u64>>,
+    /// `PlatformFacts::write_only_pte`: a write-only PTE is not readable.
+    write_only_pte: bool,
 }
 
 /// Linux `GENMASK(h, 0)`.
@@ -165,7 +167,15 @@ impl IoPageTable {
             va_first: facts.aperture_start,
             va_last: facts.aperture_end,
             ptes: BTreeMap::new(),
+            write_only_pte: facts.write_only_pte,
         }
+    }
+
+    /// May the device read through a PTE of protection `prot`? `IOMMU_READ`, or `IOMMU_WRITE`
+    /// on a format that cannot express write-only (PROT-01: `arm_lpae_prot_to_pte` stage 1,
+    /// `x86_64_pt_iommu_set_prot`, `riscvpt_iommu_set_prot` make every present PTE readable).
+    pub fn readable(&self, prot: u32) -> bool {
+        prot & Prot::READ.0 != 0 || (!self.write_only_pte && prot & Prot::WRITE.0 != 0)
     }
 
     pub fn granule(&self) -> u64 {
@@ -366,8 +376,9 @@ impl IoPageTable {
 
     /// Models `__iommu_map_domain_pgtbl` driving io-pgtable-arm's `map_pages`: an alignment
     /// check (pr_err, -EINVAL), then one `map_pages` call per run of same-size pages that fits
-    /// one table, each checking the input/output range (WARN, -ERANGE) and the access bits
-    /// (-EINVAL, no WARN). A run installs all its entries or none. Length 0 maps nothing and
+    /// one table, each checking the input/output range (WARN `map_out_of_range`, -ERANGE), the
+    /// access bits (-EINVAL, no WARN) and existing leaves (WARN `map_exists`, -EEXIST). A run
+    /// installs all its entries or none. Length 0 maps nothing and
     /// succeeds (the loop never runs, so even prot 0 passes).
     fn map_arm(&mut self, iova: u64, phys: u64, len: u64, prot: u32, out: &mut MapOutcome) {
         // __iommu_map_domain_pgtbl's alignment check, with its "unaligned" error print (the
@@ -390,7 +401,9 @@ impl IoPageTable {
                 None => count,
             };
             let n = count.min(to_table_end);
+            // arm_lpae_map_pages: WARN_ON(iaext || paddr >> oas), -ERANGE.
             if va > self.va_last || self.oa_out_of_range(pa) {
+                out.warn = Some(WarnCode::MAP_OUT_OF_RANGE);
                 out.ret = -errno::ERANGE;
                 return;
             }
@@ -398,9 +411,11 @@ impl IoPageTable {
                 out.ret = -errno::EINVAL;
                 return;
             }
-            // The walk down meets a bigger leaf covering the run: -EEXIST.
+            // The walk down meets a bigger leaf covering the run: __arm_lpae_map WARNs (no SMMU
+            // driver sets IO_PGTABLE_QUIRK_NO_WARN) and returns -EEXIST.
             if let Some((_, pte)) = self.lookup(va) {
                 if self.level_of(pte.size) > level {
+                    out.warn = Some(WarnCode::MAP_EXISTS);
                     out.ret = -errno::EEXIST;
                     return;
                 }
@@ -413,6 +428,8 @@ impl IoPageTable {
                     .get(&slot)
                     .is_some_and(|p| self.level_of(p.size) == level)
                 {
+                    // arm_lpae_init_pte: a leaf already there, WARN and -EEXIST.
+                    out.warn = Some(WarnCode::MAP_EXISTS);
                     out.ret = -errno::EEXIST;
                     return;
                 }

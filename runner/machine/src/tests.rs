@@ -218,11 +218,13 @@ fn arm_partial_failure_rolls_back_whole_map_pages_runs() {
     let mut m = machine(PgtableBackend::IoPgtableArm, false);
     m.iommu_map(0x20_1000, 0x9_0000, 0x1000, RW);
     m.take_events();
-    // Run 1: 0x1fe000..0x200000 (ends its table) succeeds; run 2 meets 0x201000: -EEXIST.
+    // Run 1: 0x1fe000..0x200000 (ends its table) succeeds; run 2 meets 0x201000: -EEXIST,
+    // with arm_lpae_init_pte's WARN.
     assert_eq!(m.iommu_map(0x1f_e000, 0x5_0000, 0x4000, RW), -17);
     assert_eq!(
         m.take_events(),
         vec![
+            Event::Warn { code: "map_exists" },
             Event::IommuMap {
                 iova: 0x1f_e000,
                 phys: 0x5_0000,
@@ -425,6 +427,30 @@ fn device_faults_unmapped_and_permission() {
     // A write that succeeds lands in memory through the translation.
     assert_eq!(m.device_write(0x4010, &[9]).fault, None);
     assert_eq!(m.mem_read(0xa_0010, 1), vec![9]);
+}
+
+/// PROT-01: on a format that cannot express write-only (io-pgtable-arm stage 1,
+/// `arm_lpae_prot_to_pte`), a WRITE-only PTE is readable; a READ-only one still refuses writes.
+#[test]
+fn write_only_pte_readable_where_format_cannot_express_it() {
+    let mut f = facts(DomainType::Dma, PgtableBackend::IoPgtableArm);
+    f.write_only_pte = false;
+    let mut m = Machine::new(MachineConfig {
+        facts: f,
+        reserved: vec![],
+        needs_sync_map: false,
+        oas_bits: 48,
+        swiotlb: None,
+    });
+    m.mem_write(0xa_0000, &[4; 4]);
+    m.iommu_map(0x4000, 0xa_0000, 0x1000, Prot(2));
+    let r = m.device_read(0x4000, 2);
+    assert_eq!((r.data, r.fault), (Some(vec![4, 4]), None));
+    m.iommu_map(0x5000, 0xb_0000, 0x1000, R);
+    assert_eq!(
+        m.device_write(0x5000, &[1]).fault.map(|f| f.reason),
+        Some(FaultReason::Permission)
+    );
 }
 
 #[test]

@@ -362,6 +362,13 @@ impl DmaApi for Reference {
         }
     }
 
+    /// STATE-02; mirrors both `dma_use_iova` inlines of include/linux/dma-mapping.h: with
+    /// `CONFIG_IOMMU_DMA` it reads the size word, without it the stub is false and never reads
+    /// the state (a stale state the stub try_alloc left alone still says false).
+    fn use_iova(&self, state: &IovaState) -> bool {
+        !matches!(self.mode, Mode::Stub) && dmaconf_platform::dma_use_iova(state)
+    }
+
     /// STREAM-04: the flush queue's timer.
     fn advance_time(&mut self, p: &mut dyn Platform, now_ns: u64) {
         if let Mode::IommuDma(dev) = &mut self.mode {
