@@ -66,6 +66,9 @@ pub struct MapOutcome {
 pub struct UnmapOutcome {
     pub unmapped: u64,
     pub effects: Vec<PtEffect>,
+    /// WARNs the backend raised on the way, in order (io-pgtable-arm: a missing entry, a
+    /// partial large leaf).
+    pub warns: Vec<WarnCode>,
 }
 
 /// The IOMMU page table of one paging domain.
@@ -470,6 +473,7 @@ impl IoPageTable {
         let mut out = UnmapOutcome {
             unmapped: 0,
             effects: Vec::new(),
+            warns: Vec::new(),
         };
         if self.bitmap == 0 {
             return out;
@@ -529,9 +533,11 @@ impl IoPageTable {
 
     /// Models `__iommu_unmap_domain_pgtbl` driving io-pgtable-arm's `unmap_pages`: iova and
     /// length must be granule-aligned (pr_err, 0). Each step picks a page size from the
-    /// alignment of the IOVA alone, then walks to that level: a missing table (WARN) or a
-    /// bigger leaf ("partial large IOPTE", WARN) ends the unmap; at the level, leaves are
-    /// cleared and tables are freed whole with an immediate walk flush, until a hole.
+    /// alignment of the IOVA alone, then walks to that level: a missing table (WARN
+    /// `unmap_missing`) or a bigger leaf ("partial large IOPTE", WARN `unmap_partial_leaf`) ends
+    /// the unmap; at the level, leaves are cleared and tables are freed whole with an immediate
+    /// walk flush, until a hole (WARN `unmap_missing`; the next step then meets the same hole
+    /// first and WARNs again, as `__iommu_unmap_domain_pgtbl` retries once before it stops).
     fn unmap_arm(&mut self, iova: u64, len: u64, out: &mut UnmapOutcome) {
         if (iova | len) & (self.granule - 1) != 0 {
             return;
@@ -547,10 +553,14 @@ impl IoPageTable {
             let level = self.level_of(size);
             if let Some((_, pte)) = self.lookup(cur) {
                 if self.level_of(pte.size) > level {
+                    // __arm_lpae_unmap: "Unmap of a partial large IOPTE is not allowed".
+                    out.warns.push(WarnCode::UNMAP_PARTIAL_LEAF);
                     return;
                 }
             }
             if (level + 1..=self.top()).any(|k| !self.tables[k].contains(&self.block(k, cur))) {
+                // __arm_lpae_unmap meets an empty entry on the walk down: WARN, 0.
+                out.warns.push(WarnCode::UNMAP_MISSING);
                 return;
             }
             let to_table_end = match self.levels.get(level + 1) {
@@ -574,6 +584,8 @@ impl IoPageTable {
                         len: size,
                     });
                 } else {
+                    // An empty entry at the level: WARN and stop (the first one returns 0).
+                    out.warns.push(WarnCode::UNMAP_MISSING);
                     break;
                 }
                 done += size;

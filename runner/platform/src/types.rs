@@ -225,6 +225,12 @@ impl WarnCode {
     /// Raised by the page table (io-pgtable-arm): IOVA or physical address out of range,
     /// -ERANGE (`arm_lpae_map_pages`).
     pub const MAP_OUT_OF_RANGE: WarnCode = WarnCode(14);
+    /// Raised by the page table (io-pgtable-arm): an unmap meets an empty entry
+    /// (`__arm_lpae_unmap`).
+    pub const UNMAP_MISSING: WarnCode = WarnCode(15);
+    /// Raised by the page table (io-pgtable-arm): an unmap would split a large leaf
+    /// (`__arm_lpae_unmap`, `WARN_ONCE`).
+    pub const UNMAP_PARTIAL_LEAF: WarnCode = WarnCode(16);
 
     /// Every code, with its vector spelling. Keep in step with `spec/2-outcomes.md`.
     pub const ALL: &'static [(&'static str, WarnCode)] = &[
@@ -254,6 +260,8 @@ impl WarnCode {
         ("direct_overflow", WarnCode::DIRECT_OVERFLOW),
         ("map_exists", WarnCode::MAP_EXISTS),
         ("map_out_of_range", WarnCode::MAP_OUT_OF_RANGE),
+        ("unmap_missing", WarnCode::UNMAP_MISSING),
+        ("unmap_partial_leaf", WarnCode::UNMAP_PARTIAL_LEAF),
     ];
 
     pub fn name(self) -> &'static str {
