@@ -21,7 +21,7 @@
  * ABI minor version. Minors only append members to the tables; either side reads only the
  * members that fit in the other side's `struct_size`.
  */
-#define DMACONF_ABI_MINOR 0
+#define DMACONF_ABI_MINOR 1
 
 /**
  * Capability: the two-step IOVA calls (`dma_iova_try_alloc` ... `dma_iova_free`).
@@ -133,6 +133,26 @@
 #define DMACONF_WARN_STREAM_UNMAP_SHORT 11
 
 #define DMACONF_WARN_DIRECT_OVERFLOW 12
+
+/**
+ * io-pgtable-arm: a map over a live PTE (`-EEXIST` path). Since minor 1.
+ */
+#define DMACONF_WARN_MAP_EXISTS 13
+
+/**
+ * io-pgtable-arm: a map beyond the input address size (`-ERANGE` path). Since minor 1.
+ */
+#define DMACONF_WARN_MAP_OUT_OF_RANGE 14
+
+/**
+ * io-pgtable-arm: an unmap of a missing entry. Since minor 1.
+ */
+#define DMACONF_WARN_UNMAP_MISSING 15
+
+/**
+ * io-pgtable-arm: an unmap of part of a block (leaf) entry. Since minor 1.
+ */
+#define DMACONF_WARN_UNMAP_PARTIAL_LEAF 16
 
 /**
  * `enum pci_p2pdma_map_type`, Linux numbering (`dmaconf_host.p2p_type`).
@@ -416,6 +436,16 @@ struct dmaconf_facts {
    * STREAM-16.
    */
   uint64_t dma_offset;
+  /**
+   * The page-table format can express a PTE the device may write but not read (0/1;
+   * PROT-01). Since minor 1: a host of minor 0 leaves it unwritten, so a plug-in reads it
+   * only when the returned `struct_size` covers it.
+   */
+  uint32_t write_only_pte;
+  /**
+   * Zero. Ignored.
+   */
+  uint32_t reserved2;
 };
 
 /**

@@ -148,6 +148,8 @@ pub(crate) fn c_facts(f: &PlatformFacts) -> dmaconf_facts {
         swiotlb_force: f.swiotlb_force.into(),
         reserved: 0,
         dma_offset: f.dma_offset,
+        write_only_pte: f.write_only_pte.into(),
+        reserved2: 0,
     }
 }
 

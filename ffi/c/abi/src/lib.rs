@@ -19,7 +19,7 @@ use std::ffi::{c_char, c_void};
 pub const DMACONF_ABI_MAJOR: u32 = 1;
 /// ABI minor version. Minors only append members to the tables; either side reads only the
 /// members that fit in the other side's `struct_size`.
-pub const DMACONF_ABI_MINOR: u32 = 0;
+pub const DMACONF_ABI_MINOR: u32 = 1;
 
 /// Capability: the two-step IOVA calls (`dma_iova_try_alloc` ... `dma_iova_free`).
 pub const DMACONF_CAP_IOVA_API: u64 = 1 << 0;
@@ -77,6 +77,14 @@ pub const DMACONF_WARN_STREAM_MIN_ALIGN_UNSUPPORTED: u32 = 9;
 pub const DMACONF_WARN_STREAM_UNMAP_UNTRANSLATED: u32 = 10;
 pub const DMACONF_WARN_STREAM_UNMAP_SHORT: u32 = 11;
 pub const DMACONF_WARN_DIRECT_OVERFLOW: u32 = 12;
+/// io-pgtable-arm: a map over a live PTE (`-EEXIST` path). Since minor 1.
+pub const DMACONF_WARN_MAP_EXISTS: u32 = 13;
+/// io-pgtable-arm: a map beyond the input address size (`-ERANGE` path). Since minor 1.
+pub const DMACONF_WARN_MAP_OUT_OF_RANGE: u32 = 14;
+/// io-pgtable-arm: an unmap of a missing entry. Since minor 1.
+pub const DMACONF_WARN_UNMAP_MISSING: u32 = 15;
+/// io-pgtable-arm: an unmap of part of a block (leaf) entry. Since minor 1.
+pub const DMACONF_WARN_UNMAP_PARTIAL_LEAF: u32 = 16;
 
 /// `enum pci_p2pdma_map_type`, Linux numbering (`dmaconf_host.p2p_type`).
 pub const DMACONF_P2P_UNKNOWN: u32 = 0;
@@ -238,6 +246,12 @@ pub struct dmaconf_facts {
     /// dma-direct's `dma_range_map` offset: `phys_to_dma(phys) = phys - dma_offset`.
     /// STREAM-16.
     pub dma_offset: u64,
+    /// The page-table format can express a PTE the device may write but not read (0/1;
+    /// PROT-01). Since minor 1: a host of minor 0 leaves it unwritten, so a plug-in reads it
+    /// only when the returned `struct_size` covers it.
+    pub write_only_pte: u32,
+    /// Zero. Ignored.
+    pub reserved2: u32,
 }
 
 /// The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host. Owner:

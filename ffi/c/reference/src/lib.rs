@@ -102,6 +102,9 @@ impl Platform for HostPlatform {
             seg_boundary_mask: f.seg_boundary_mask,
             swiotlb_force: f.swiotlb_force != 0,
             dma_offset: f.dma_offset,
+            // A host of minor 0 does not write it: assume what its preset default says.
+            write_only_pte: f.struct_size < std::mem::size_of::<dmaconf_facts>() as u32
+                || f.write_only_pte != 0,
         }
     }
     fn reserved_region(&self, index: u32) -> Option<Region> {
