@@ -426,9 +426,12 @@ struct dmaconf_facts {
  * Threads: a plug-in calls these functions only during a call the host made into it
  * (`create`, `probe`, `iova_*`, `map_*` ...; never during `destroy`), on that call's thread.
  * Every member is non-NULL in a table whose `struct_size` covers it. A host function never
- * unwinds or longjmps into the plug-in. Arguments the host cannot honour (a length that wraps
- * the address space, a slot it never handed out) are refused as spec/8-c-abi.md § "Host
- * checks" says, and the vector is reported as a harness error naming the call.
+ * unwinds or longjmps into the plug-in. A violation (a range `[start, start + len)` that wraps
+ * past 2^64, a NULL out pointer, a slot outside every bounce pool, a call outside a host call:
+ * spec/8-c-abi.md § "Host checks") is refused: the function returns at once (-DMACONF_EINVAL,
+ * 0 or nothing) without touching the platform, every later host call in the same plug-in call
+ * is refused too, and when the plug-in returns the host ends the vector's run as a harness
+ * error naming the member and the argument.
  */
 struct dmaconf_host {
   /**
@@ -448,13 +451,13 @@ struct dmaconf_host {
    */
   uint32_t reserved;
   /**
-   * Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`).
-   * Returns 0, or -DMACONF_EINVAL when `out` is NULL or `out->struct_size` is below 8.
+   * Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`) and
+   * returns 0. A NULL `out` or an `out->struct_size` below 8 is a violation.
    */
   int32_t (*facts)(void *host_ctx, struct dmaconf_facts *out);
   /**
    * Writes the `index`-th reserved region into `*out` and returns 0; returns
-   * -DMACONF_ENOENT past the last one (and -DMACONF_EINVAL when `out` is NULL).
+   * -DMACONF_ENOENT past the last one. A NULL `out` is a violation.
    */
   int32_t (*reserved_region)(void *host_ctx, uint32_t index, struct dmaconf_region *out);
   /**
@@ -505,11 +508,12 @@ struct dmaconf_host {
   /**
    * The slot search of `swiotlb_tbl_map_single`: on success writes the bounce address to
    * `*slot` (owner: the plug-in, written during the call only) and returns 0; else -errno.
-   * Does not copy.
+   * Does not copy. A NULL `slot` is a violation.
    */
   int32_t (*bounce_alloc)(void *host_ctx, uint64_t orig, uint64_t len, uint64_t alloc_align_mask, uint64_t min_align_mask, uint64_t *slot);
   /**
-   * `swiotlb_release_slots` of an allocation `bounce_alloc` returned.
+   * `swiotlb_release_slots` of an allocation `bounce_alloc` returned. A `slot` outside every
+   * bounce pool is a violation.
    */
   void (*bounce_free)(void *host_ctx, uint64_t slot, uint64_t len);
   /**
