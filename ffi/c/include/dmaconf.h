@@ -11,6 +11,9 @@
 #define DMACONF_H
 
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /**
  * ABI major version. A host refuses a plug-in whose `abi_major` differs from its own.
@@ -428,7 +431,7 @@ struct dmaconf_facts {
  * Every member is non-NULL in a table whose `struct_size` covers it. A host function never
  * unwinds or longjmps into the plug-in. A violation (a range `[start, start + len)` that wraps
  * past 2^64, a NULL out pointer, a slot outside every bounce pool, a call outside a host call:
- * spec/8-c-abi.md § "Host checks") is refused: the function returns at once (-DMACONF_EINVAL,
+ * spec/8-c-abi.md § 8.9) is refused: the function returns at once (-DMACONF_EINVAL,
  * 0 or nothing) without touching the platform, every later host call in the same plug-in call
  * is refused too, and when the plug-in returns the host ends the vector's run as a harness
  * error naming the member and the argument.
@@ -706,14 +709,10 @@ struct dmaconf_plugin {
  */
 typedef const struct dmaconf_plugin *(*dmaconf_plugin_entry_fn)(void);
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /**
- * The one symbol a plug-in exports (spec/8-c-abi.md § "Entry point"). Returns the plug-in's
- * table, or NULL when the plug-in cannot serve this process. Called once per load, from the
- * host's main thread, before anything else; the table and its strings must stay valid and
+ * The one symbol a plug-in exports (spec/8-c-abi.md § 8.3). Returns the plug-in's
+ * table, or NULL when the plug-in cannot serve this process. Called once per load, by the
+ * thread that loads the library, before anything else; the table and its strings must stay valid and
  * unchanged until the library is unloaded.
  */
 const struct dmaconf_plugin *dmaconf_plugin_entry(void);

@@ -9,7 +9,7 @@
 //! values, x86-64 / asm-generic numbering (the `DMACONF_E*` constants).
 //!
 //! Threads: the host calls a plug-in from one thread at a time, and a plug-in calls the host
-//! only on the thread and during the plug-in call the host made (`spec/8-c-abi.md` § "Threads").
+//! only on the thread and during the plug-in call the host made (`spec/8-c-abi.md` § 8.7).
 #![forbid(unsafe_code)]
 #![allow(non_camel_case_types)]
 
@@ -255,7 +255,7 @@ pub struct dmaconf_device {
 /// Every member is non-NULL in a table whose `struct_size` covers it. A host function never
 /// unwinds or longjmps into the plug-in. A violation (a range `[start, start + len)` that wraps
 /// past 2^64, a NULL out pointer, a slot outside every bounce pool, a call outside a host call:
-/// spec/8-c-abi.md § "Host checks") is refused: the function returns at once (-DMACONF_EINVAL,
+/// spec/8-c-abi.md § 8.9) is refused: the function returns at once (-DMACONF_EINVAL,
 /// 0 or nothing) without touching the platform, every later host call in the same plug-in call
 /// is refused too, and when the plug-in returns the host ends the vector's run as a harness
 /// error naming the member and the argument.
