@@ -234,8 +234,9 @@ extern "C" {
 #define DMACONF_EREMOTEIO 121
 
 /**
- * The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host. Owner:
- * the plug-in; created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
+ * The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host: the
+ * plug-in defines `struct dmaconf_device { ... }` in its own source. Owner: the plug-in;
+ * created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
  */
 struct dmaconf_device;
 

@@ -240,8 +240,9 @@ pub struct dmaconf_facts {
     pub dma_offset: u64,
 }
 
-/// The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host. Owner:
-/// the plug-in; created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
+/// The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host: the
+/// plug-in defines `struct dmaconf_device { ... }` in its own source. Owner: the plug-in;
+/// created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
 pub struct dmaconf_device {
     _opaque: (),
 }
