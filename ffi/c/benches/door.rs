@@ -3,7 +3,9 @@
 //! process. Target (issue 10): the C door at most 1.5 times the in-process time.
 //! `cargo bench -p dmaconf-c --bench door`.
 
+use std::hint::black_box;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dmaconf_engine::{load_suite, Door, Implementation, Suite};
@@ -35,6 +37,25 @@ fn suite(c: &mut Criterion) {
     );
     let through_c = plugin.implementation();
     assert_eq!(run_all(&suite, &in_process), run_all(&suite, &through_c));
+
+    // Paired rounds, alternating the two, so a machine whose load changes during the run (CI,
+    // a shared host) moves both sides alike; the ratio is the figure the issue's target is on.
+    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+    const ROUNDS: u32 = 30;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        black_box(run_all(&suite, &in_process));
+        a += t.elapsed();
+        let t = Instant::now();
+        black_box(run_all(&suite, &through_c));
+        b += t.elapsed();
+    }
+    println!(
+        "paired, {ROUNDS} rounds of the full suite: in process {:.2} ms, through the C door {:.2} ms, ratio {:.3}",
+        a.as_secs_f64() * 1e3 / f64::from(ROUNDS),
+        b.as_secs_f64() * 1e3 / f64::from(ROUNDS),
+        b.as_secs_f64() / a.as_secs_f64()
+    );
 
     let mut group = c.benchmark_group("suite");
     group.sample_size(20);
