@@ -11,6 +11,9 @@
 #define DMACONF_H
 
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /**
  * ABI major version. A host refuses a plug-in whose `abi_major` differs from its own.
@@ -251,8 +254,9 @@
 #define DMACONF_EREMOTEIO 121
 
 /**
- * The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host. Owner:
- * the plug-in; created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
+ * The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host: the
+ * plug-in defines `struct dmaconf_device { ... }` in its own source. Owner: the plug-in;
+ * created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
  */
 struct dmaconf_device;
 
@@ -456,9 +460,12 @@ struct dmaconf_facts {
  * Threads: a plug-in calls these functions only during a call the host made into it
  * (`create`, `probe`, `iova_*`, `map_*` ...; never during `destroy`), on that call's thread.
  * Every member is non-NULL in a table whose `struct_size` covers it. A host function never
- * unwinds or longjmps into the plug-in. Arguments the host cannot honour (a length that wraps
- * the address space, a slot it never handed out) are refused as spec/8-c-abi.md § "Host
- * checks" says, and the vector is reported as a harness error naming the call.
+ * unwinds or longjmps into the plug-in. A violation (a range `[start, start + len)` that wraps
+ * past 2^64, a NULL out pointer, a slot outside every bounce pool, a call outside a host call:
+ * spec/8-c-abi.md § 8.9) is refused: the function returns at once (-DMACONF_EINVAL,
+ * 0 or nothing) without touching the platform, every later host call in the same plug-in call
+ * is refused too, and when the plug-in returns the host ends the vector's run as a harness
+ * error naming the member and the argument.
  */
 struct dmaconf_host {
   /**
@@ -478,13 +485,13 @@ struct dmaconf_host {
    */
   uint32_t reserved;
   /**
-   * Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`).
-   * Returns 0, or -DMACONF_EINVAL when `out` is NULL or `out->struct_size` is below 8.
+   * Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`) and
+   * returns 0. A NULL `out` or an `out->struct_size` below 8 is a violation.
    */
   int32_t (*facts)(void *host_ctx, struct dmaconf_facts *out);
   /**
    * Writes the `index`-th reserved region into `*out` and returns 0; returns
-   * -DMACONF_ENOENT past the last one (and -DMACONF_EINVAL when `out` is NULL).
+   * -DMACONF_ENOENT past the last one. A NULL `out` is a violation.
    */
   int32_t (*reserved_region)(void *host_ctx, uint32_t index, struct dmaconf_region *out);
   /**
@@ -535,11 +542,12 @@ struct dmaconf_host {
   /**
    * The slot search of `swiotlb_tbl_map_single`: on success writes the bounce address to
    * `*slot` (owner: the plug-in, written during the call only) and returns 0; else -errno.
-   * Does not copy.
+   * Does not copy. A NULL `slot` is a violation.
    */
   int32_t (*bounce_alloc)(void *host_ctx, uint64_t orig, uint64_t len, uint64_t alloc_align_mask, uint64_t min_align_mask, uint64_t *slot);
   /**
-   * `swiotlb_release_slots` of an allocation `bounce_alloc` returned.
+   * `swiotlb_release_slots` of an allocation `bounce_alloc` returned. A `slot` outside every
+   * bounce pool is a violation.
    */
   void (*bounce_free)(void *host_ctx, uint64_t slot, uint64_t len);
   /**
@@ -732,14 +740,10 @@ struct dmaconf_plugin {
  */
 typedef const struct dmaconf_plugin *(*dmaconf_plugin_entry_fn)(void);
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /**
- * The one symbol a plug-in exports (spec/8-c-abi.md § "Entry point"). Returns the plug-in's
- * table, or NULL when the plug-in cannot serve this process. Called once per load, from the
- * host's main thread, before anything else; the table and its strings must stay valid and
+ * The one symbol a plug-in exports (spec/8-c-abi.md § 8.3). Returns the plug-in's
+ * table, or NULL when the plug-in cannot serve this process. Called once per load, by the
+ * thread that loads the library, before anything else; the table and its strings must stay valid and
  * unchanged until the library is unloaded.
  */
 const struct dmaconf_plugin *dmaconf_plugin_entry(void);

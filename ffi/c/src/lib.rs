@@ -77,7 +77,7 @@ impl CPlugin {
         Implementation::new(self.name(), &self.capabilities(), move || plugin.device())
     }
     /// ABI violations the host caught since the last call (each ends its run: `spec/8-c-abi.md`
-    /// § "Host checks"), oldest first.
+    /// § 8.9), oldest first.
     pub fn take_violations(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.violations.lock().unwrap_or_else(|e| e.into_inner()))
     }

@@ -6,7 +6,7 @@
 //!
 //! The reverse of `dmaconf-c`: there the host offers a `Platform` to C; here C's host table
 //! becomes a `Platform` for Rust. A panic never unwinds into the host: it aborts, which the
-//! host sees as a crash (spec/8-c-abi.md § "Errors").
+//! host sees as a crash (spec/8-c-abi.md § 8.8).
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
