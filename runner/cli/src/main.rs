@@ -51,6 +51,9 @@ enum Command {
         /// the explanations kept in the same path with the extension `.explained`.
         #[arg(long)]
         agreement: Option<PathBuf>,
+        /// Do not run the misuse checker (spec/10-misuse-checker.md), nor judge `detected:`.
+        #[arg(long)]
+        no_check: bool,
     },
     /// Check the suite itself: rule coverage, ids, schema validity and currency.
     Lint,
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
             format,
             no_trace,
             agreement,
+            no_check,
         } => {
             let kernel = (implementation == "kernel:qemu").then(|| dmaconf::kernel_door(&root));
             if agreement.is_some() && kernel.is_none() {
@@ -115,7 +119,7 @@ fn main() -> ExitCode {
             }
             let other: Option<Box<dyn Door>> = match &kernel {
                 Some(_) => None,
-                None => match dmaconf::door(&implementation, &root) {
+                None => match dmaconf::door_checked(&implementation, &root, !no_check) {
                     Ok(i) => Some(i),
                     Err(e) => {
                         eprintln!("error: {e}");

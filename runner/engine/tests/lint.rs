@@ -153,3 +153,75 @@ fn all_undefined_linux_expectations_are_an_error() {
     let e = errors(&tree("undef", RULES, "{}\n", &v, None));
     assert!(has(&e, "every linux expectation is `undefined`"), "{e:?}");
 }
+
+/// A vector whose only step states `detected`, with a misuse class or none.
+fn checked_vector(id: &str, rules: &str, misuse: Option<&str>, detected: Option<&str>) -> String {
+    let misuse = misuse.map(|m| format!("misuse: {m}\n")).unwrap_or_default();
+    let detected = detected
+        .map(|d| format!("    detected: [{d}]\n"))
+        .unwrap_or_default();
+    format!(
+        "---\nid: {id}\nrules: [{rules}]\nwhy: test\n{misuse}steps:\n  - dma_use_iova: {{state: s0}}\n{detected}"
+    )
+}
+
+const CHECK_RULES: &str = "#### TEST-01 — one\n\ntext\n\n#### CHECK-01 — a code\n\ntext\n";
+
+#[test]
+fn checker_expectations_are_tested_both_ways() {
+    let run = |name: &str, v: String| {
+        errors(&tree(
+            name,
+            CHECK_RULES,
+            "{}\n",
+            &format!("{HEADER}{v}"),
+            None,
+        ))
+    };
+    let ok = checked_vector(
+        "a",
+        "TEST-01, CHECK-01",
+        Some("use_after_free"),
+        Some("CHECK-01"),
+    );
+    assert!(run("check-ok", ok).is_empty());
+    let e = run(
+        "check-conforming",
+        checked_vector("a", "TEST-01, CHECK-01", None, Some("CHECK-01")),
+    );
+    assert!(
+        has(&e, "a conforming vector expects no checker finding"),
+        "{e:?}"
+    );
+    let e = run(
+        "check-silent-misuse",
+        format!(
+            "{}{}",
+            checked_vector("a", "TEST-01", Some("use_after_free"), None),
+            checked_vector("b", "CHECK-01", Some("use_after_free"), Some("CHECK-01"))
+        ),
+    );
+    assert!(has(&e, "states no `detected:` code"), "{e:?}");
+    let e = run(
+        "check-uncited",
+        format!(
+            "{}{}",
+            checked_vector("a", "TEST-01", Some("use_after_free"), Some("CHECK-01")),
+            checked_vector("b", "CHECK-01", Some("use_after_free"), Some("CHECK-01"))
+        ),
+    );
+    assert!(
+        has(&e, "detected `CHECK-01` must be among its rules"),
+        "{e:?}"
+    );
+    let e = run(
+        "check-unknown",
+        checked_vector(
+            "a",
+            "TEST-01, CHECK-01",
+            Some("use_after_free"),
+            Some("TEST-01"),
+        ),
+    );
+    assert!(has(&e, "is not a checker code"), "{e:?}");
+}
