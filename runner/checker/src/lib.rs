@@ -9,6 +9,7 @@
 //!
 //! The checker only reports: feeding it a call changes nothing about that call.
 #![forbid(unsafe_code)]
+#![doc = include_str!("../README.md")]
 
 mod ranges;
 
