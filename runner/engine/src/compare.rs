@@ -698,12 +698,15 @@ fn judge_step(
 /// The misuse checker's findings against the codes a step (or the end) states, under every
 /// profile: the checker judges the driver, not the implementation (spec/10-misuse-checker.md).
 fn judge_detected(j: &mut Judge<'_>, at: Option<usize>, want: Option<&[String]>, have: &[String]) {
+    let observes = j.run.observes.as_ref();
+    let seen = |c: &&str| observes.is_none_or(|o| o.sees_code(c));
     let want: BTreeSet<&str> = want
         .unwrap_or_default()
         .iter()
         .map(String::as_str)
+        .filter(seen)
         .collect();
-    let have: BTreeSet<&str> = have.iter().map(String::as_str).collect();
+    let have: BTreeSet<&str> = have.iter().map(String::as_str).filter(seen).collect();
     if want != have {
         let what = if at.is_some() {
             "detected"
