@@ -184,6 +184,52 @@ fn check_detected(
     }
 }
 
+/// Each `#### CHECK-NN` rule of the checker's chapter names its code (`` Code `name` `` first in
+/// its text), and that name is the one `dmaconf-checker` reports it under.
+fn checker_names(chapter: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(chapter) else {
+        return vec![format!("{}: cannot be read", chapter.display())];
+    };
+    let mut errors = Vec::new();
+    let mut current: Option<(String, usize)> = None;
+    let check = |rule: &(String, usize), name: Option<&str>, errors: &mut Vec<String>| {
+        let want = dmaconf_checker::Code::ALL
+            .iter()
+            .find(|c| c.id() == rule.0)
+            .map(|c| c.name());
+        if want.is_some() && name != want {
+            errors.push(format!(
+                "{}:{}: rule {} must name its code `{}` (Code `...` first in its text), found {:?}",
+                chapter.display(),
+                rule.1,
+                rule.0,
+                want.unwrap_or_default(),
+                name
+            ));
+        }
+    };
+    for (n, line) in text.lines().enumerate() {
+        if let Some(id) = rule_heading(line) {
+            current = Some((id, n + 1));
+            continue;
+        }
+        if let Some(rule) = current.take() {
+            if line.trim().is_empty() {
+                current = Some(rule);
+                continue;
+            }
+            let name = line
+                .strip_prefix("Code `")
+                .and_then(|rest| rest.split('`').next());
+            check(&rule, name, &mut errors);
+        }
+    }
+    if let Some(rule) = current {
+        check(&rule, None, &mut errors);
+    }
+    errors
+}
+
 /// Runs every check. `root` is the repository root (holding `spec/` and `vectors/`).
 pub fn lint(root: &Path, suite: &Suite) -> LintReport {
     let mut r = LintReport::default();
@@ -334,6 +380,10 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
         .cloned()
         .collect();
     let code_checks: BTreeSet<String> = dmaconf_checker::Code::ALL.iter().map(|c| c.id()).collect();
+    if has_checker_chapter {
+        r.errors
+            .extend(checker_names(&spec.join("10-misuse-checker.md")));
+    }
     for c in spec_checks
         .symmetric_difference(&code_checks)
         .filter(|_| has_checker_chapter)

@@ -225,3 +225,34 @@ fn checker_expectations_are_tested_both_ways() {
     );
     assert!(has(&e, "is not a checker code"), "{e:?}");
 }
+
+#[test]
+fn a_checker_rule_names_the_code_the_checker_reports() {
+    let v = format!(
+        "{HEADER}{}",
+        checked_vector(
+            "a",
+            "TEST-01, CHECK-01",
+            Some("no_reservation"),
+            Some("CHECK-01")
+        )
+    );
+    let root = tree("checker-names", CHECK_RULES, "{}\n", &v, None);
+    fs::write(
+        root.join("spec/10-misuse-checker.md"),
+        "#### CHECK-02 — stale state\n\nCode `stale_state`. text\n",
+    )
+    .unwrap();
+    let e = errors(&root);
+    assert!(
+        has(
+            &e,
+            "rule CHECK-02 must name its code `stub_state_not_zeroed`"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        has(&e, "checker code CHECK-03 is in one of the spec"),
+        "{e:?}"
+    );
+}
