@@ -61,6 +61,9 @@ enum Command {
         /// (`--impl wire:...`): `10s`, `500ms`, `2m`. A vector that runs longer is `timeout`.
         #[arg(long, default_value = "10s", value_parser = dmaconf::parse_duration)]
         timeout: std::time::Duration,
+        /// Do not run the misuse checker (spec/10-misuse-checker.md), nor judge `detected:`.
+        #[arg(long)]
+        no_check: bool,
     },
     /// Serve an implementation over stdin/stdout with the wire protocol (spec/9-wire.md), for
     /// `dmaconf run --impl wire:COMMAND` or any runner speaking the wire. With `c:PATH.so` this
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
             agreement,
             timeout,
             in_process,
+            no_check,
         } => {
             if in_process && !implementation.starts_with("c:") {
                 eprintln!("error: --in-process applies to --impl c:PATH.so");
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
                         dmaconf::DoorOptions {
                             timeout,
                             in_process,
+                            check: !no_check,
                         },
                     ) {
                         Ok(i) => Some(i),

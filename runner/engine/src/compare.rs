@@ -501,6 +501,14 @@ fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(),
             pool: run.pool,
         };
         judge_step(j, step, trace, &exp, &sym).map_err(|e| format!("step {}: {e}", trace.index))?;
+        if run.end.checked {
+            judge_detected(
+                j,
+                Some(trace.index),
+                step.detected.as_deref(),
+                &trace.detected,
+            );
+        }
     }
     // The allocation invariants are promises to callers that keep their obligations; a vector
     // that breaks one on purpose may show them broken (spec/INTERPRETING.md).
@@ -688,9 +696,35 @@ fn judge_step(
     Ok(())
 }
 
+/// The misuse checker's findings against the codes a step (or the end) states, under every
+/// profile: the checker judges the driver, not the implementation (spec/10-misuse-checker.md).
+fn judge_detected(j: &mut Judge<'_>, at: Option<usize>, want: Option<&[String]>, have: &[String]) {
+    let observes = j.run.observes.as_ref();
+    let seen = |c: &&str| observes.is_none_or(|o| o.sees_code(c));
+    let want: BTreeSet<&str> = want
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .filter(seen)
+        .collect();
+    let have: BTreeSet<&str> = have.iter().map(String::as_str).filter(seen).collect();
+    if want != have {
+        let what = if at.is_some() {
+            "detected"
+        } else {
+            "end.detected"
+        };
+        let m = j.mismatch(at, what, format!("{want:?}"), format!("{have:?}"));
+        j.mismatches.push(m);
+    }
+}
+
 fn judge_end(j: &mut Judge<'_>, vector: &Vector) -> Result<(), String> {
     let run = j.run;
     let end = vector.end.clone().unwrap_or_default();
+    if run.end.checked {
+        judge_detected(j, None, end.detected.as_deref(), &run.end.detected);
+    }
     let zero = Expected::Exact(Atom::Int(0));
     let sym = RunSymbols {
         buffers: &run.buffer_places,

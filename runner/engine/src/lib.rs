@@ -6,6 +6,7 @@
 //! machine only through its public observation API.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod compare;
 pub mod door;
 pub mod exec;
