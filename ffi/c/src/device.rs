@@ -1,6 +1,6 @@
 //! One plug-in device as a `DmaApi`: each method lends its `&mut dyn Platform` to the host
 //! table for the duration of one call into C (`host.rs`), and keeps the `DmaApi` defaults for
-//! the optional members the plug-in left NULL (`spec/8-c-abi.md` § "Optional members").
+//! the optional members the plug-in left NULL (`spec/8-c-abi.md` § 8.4).
 
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -108,7 +108,8 @@ impl CDevice {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(msg.clone());
-                std::panic::panic_any(msg)
+                // Not `panic!`: no panic hook message, the engine reports it.
+                std::panic::resume_unwind(Box::new(msg))
             }
             (None, None) => unreachable!("a call is skipped only for a failure"),
         }
