@@ -372,12 +372,15 @@ impl Link {
 
     /// The end of the run: asks the child to stop, then ends it if it does not.
     fn shut_down(&mut self) {
-        if self.live.is_none() {
+        let Some(live) = self.live.as_mut() else {
             return;
-        }
+        };
+        live.next_id += 1;
+        let id = live.next_id;
         self.watchdog.disarm();
+        // The answer is not awaited: the child's exit is what counts.
         let _ = self.send(&Message {
-            id: Some(0),
+            id: Some(id),
             ..Message::request("shutdown")
         });
         let Some(live) = self.live.take() else { return };
