@@ -124,10 +124,14 @@ pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Doo
 }
 
 /// `dmaconf serve --impl NAME`: serves an implementation over stdin and stdout. The protocol
-/// moves off descriptor 1 first, so a C plug-in that prints cannot corrupt it; a plug-in that
-/// does not load is reported to the runner (`unavailable`), not served.
+/// moves off descriptor 1 first, so a C plug-in that prints cannot corrupt it; a C plug-in's
+/// host makes no core files (its crashes are results); a plug-in that does not load is reported
+/// to the runner (`unavailable`), not served.
 pub fn serve_stdio(name: &str) -> Result<(), String> {
     let out = dmaconf_wire::protocol_stdout().map_err(|e| format!("serve: {e}"))?;
+    if name.starts_with("c:") {
+        dmaconf_wire::no_core_files().map_err(|e| format!("serve: {e}"))?;
+    }
     let stdin = std::io::stdin().lock();
     let stdout = BufWriter::new(out);
     let implementation = match implementation(name) {
