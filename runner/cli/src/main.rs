@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use dmaconf_engine::report::{self, Filter};
+use dmaconf_engine::report::{self, Baseline, Filter};
 use dmaconf_engine::{lint, load_suite, model, Door, Profile};
 
 #[derive(Parser)]
@@ -47,6 +47,13 @@ enum Command {
         /// Leave each vector's trace out of JSON output.
         #[arg(long)]
         no_trace: bool,
+        /// Expectations (baseline) file: listed failures that still fail are `waived`; a stale
+        /// entry or an unknown id is an error naming the entry's file:line.
+        #[arg(long, value_name = "FILE")]
+        expectations: Option<PathBuf>,
+        /// Write an expectations file for the current failures (reasons to fill in).
+        #[arg(long, value_name = "FILE")]
+        emit_expectations: Option<PathBuf>,
         /// With `--impl kernel:qemu`: write the agreement table (markdown) to this file, with
         /// the explanations kept in the same path with the extension `.explained`.
         #[arg(long)]
@@ -106,6 +113,8 @@ fn main() -> ExitCode {
             area,
             format,
             no_trace,
+            expectations,
+            emit_expectations,
             agreement,
         } => {
             let kernel = (implementation == "kernel:qemu").then(|| dmaconf::kernel_door(&root));
@@ -145,7 +154,18 @@ fn main() -> ExitCode {
                 rules: rule,
                 areas: area,
             };
-            let mut report = match report::run_suite(&suite, door, &profiles, &f, |_| {}) {
+            let baseline = match expectations.as_deref().map(Baseline::load).transpose() {
+                Ok(b) => b,
+                Err(errors) => {
+                    for e in errors {
+                        eprintln!("error: {e}");
+                    }
+                    return ExitCode::from(2);
+                }
+            };
+            let run =
+                report::run_suite_with(&suite, door, &profiles, &f, baseline.as_ref(), |_| {});
+            let mut report = match run {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -167,6 +187,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
                 eprintln!("agreement table written to {}", path.display());
+            }
+            if let Some(path) = &emit_expectations {
+                let written = report::expectations::emit(&report)
+                    .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+                if let Err(e) = written {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                eprintln!("expectations written to {}", path.display());
             }
             match format {
                 Format::Human => print!("{}", report::human(&report)),
