@@ -1,12 +1,15 @@
-//! `dmaconf`: run the conformance vectors against an implementation, lint the suite, print the
-//! vector schema.
+//! `dmaconf`: run the conformance vectors against an implementation (with the outputs a CI
+//! job keeps: baseline, results snapshot, JUnit, JSON lines, HTML), compare two results
+//! snapshots, explain a vector, lint the suite, print the schemas.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use dmaconf_engine::report::{self, Baseline, Filter};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dmaconf_engine::report::{self, json::LineWriter, Baseline, Filter, Report};
 use dmaconf_engine::{lint, load_suite, model, Door, Profile};
 
 #[derive(Parser)]
@@ -26,43 +29,65 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run vectors against an implementation and report.
-    Run {
-        /// The implementation under test.
-        #[arg(long = "impl", default_value = "reference")]
-        implementation: String,
-        /// Profile(s) to judge under (default: both).
-        #[arg(long, value_enum)]
-        profile: Vec<ProfileArg>,
-        /// Only vectors whose id matches this glob (repeatable).
-        #[arg(long)]
-        filter: Vec<String>,
-        /// Only vectors citing this rule (repeatable).
-        #[arg(long)]
-        rule: Vec<String>,
-        /// Only vectors of this area (repeatable).
-        #[arg(long)]
-        area: Vec<String>,
-        #[arg(long, value_enum, default_value = "human")]
-        format: Format,
-        /// Leave each vector's trace out of JSON output.
-        #[arg(long)]
-        no_trace: bool,
-        /// Expectations (baseline) file: listed failures that still fail are `waived`; a stale
-        /// entry or an unknown id is an error naming the entry's file:line.
-        #[arg(long, value_name = "FILE")]
-        expectations: Option<PathBuf>,
-        /// Write an expectations file for the current failures (reasons to fill in).
-        #[arg(long, value_name = "FILE")]
-        emit_expectations: Option<PathBuf>,
-        /// With `--impl kernel:qemu`: write the agreement table (markdown) to this file, with
-        /// the explanations kept in the same path with the extension `.explained`.
-        #[arg(long)]
-        agreement: Option<PathBuf>,
+    Run(Box<RunArgs>),
+    /// Compare two results snapshots (`run --results`); exit 1 on a regression.
+    Diff {
+        /// The snapshot before (e.g. the committed one).
+        old: PathBuf,
+        /// The snapshot after.
+        new: PathBuf,
     },
     /// Check the suite itself: rule coverage, ids, schema validity and currency.
     Lint,
-    /// Print the JSON Schema of vector documents (committed as spec/vector.schema.json).
-    Schema,
+    /// Print a JSON Schema: of vector documents (committed as spec/vector.schema.json), of the
+    /// JSON report (spec/report.schema.json) or of one JSON-lines line
+    /// (spec/report-line.schema.json).
+    Schema {
+        #[arg(value_enum, default_value = "vector")]
+        of: SchemaOf,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The implementation under test.
+    #[arg(long = "impl", default_value = "reference")]
+    implementation: String,
+    /// Profile(s) to judge under (default: both).
+    #[arg(long, value_enum)]
+    profile: Vec<ProfileArg>,
+    /// Only vectors whose id matches this glob (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Only vectors citing this rule (repeatable).
+    #[arg(long)]
+    rule: Vec<String>,
+    /// Only vectors of this area (repeatable).
+    #[arg(long)]
+    area: Vec<String>,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Leave each vector's trace out of JSON output and JSON lines.
+    #[arg(long)]
+    no_trace: bool,
+    /// Expectations (baseline) file: listed failures that still fail are `waived`; a stale
+    /// entry or an unknown id is an error naming the entry's file:line.
+    #[arg(long, value_name = "FILE")]
+    expectations: Option<PathBuf>,
+    /// Write an expectations file for the current failures (reasons to fill in).
+    #[arg(long, value_name = "FILE")]
+    emit_expectations: Option<PathBuf>,
+    /// Write the results snapshot (canonical JSON: class per profile and trace digest per
+    /// vector, sorted by id) to commit and compare with `dmaconf diff`.
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Put each vector's full trace in the results snapshot too.
+    #[arg(long, requires = "results")]
+    results_trace: bool,
+    /// With `--impl kernel:qemu`: write the agreement table (markdown) to this file, with
+    /// the explanations kept in the same path with the extension `.explained`.
+    #[arg(long)]
+    agreement: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,19 +96,36 @@ enum ProfileArg {
     Linux,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaOf {
+    Vector,
+    Report,
+    ReportLine,
+}
+
+/// A failure of the command itself (bad arguments, unreadable files): exit 2.
+type Fatal = String;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = cli.root.unwrap_or_else(dmaconf::find_root);
-    match cli.command {
-        Command::Schema => {
-            print!("{}", model::schema_json());
-            ExitCode::SUCCESS
+    let done = match cli.command {
+        Command::Schema { of } => {
+            print!(
+                "{}",
+                match of {
+                    SchemaOf::Vector => model::schema_json(),
+                    SchemaOf::Report => report::json::report_schema(),
+                    SchemaOf::ReportLine => report::json::line_schema(),
+                }
+            );
+            Ok(true)
         }
         Command::Lint => {
             let suite = load_suite(&root.join("vectors"));
@@ -99,126 +141,121 @@ fn main() -> ExitCode {
                 r.untested,
                 r.errors.len()
             );
-            if r.errors.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            Ok(r.errors.is_empty())
         }
-        Command::Run {
-            implementation,
-            profile,
-            filter,
-            rule,
-            area,
-            format,
-            no_trace,
-            expectations,
-            emit_expectations,
-            agreement,
-        } => {
-            let kernel = (implementation == "kernel:qemu").then(|| dmaconf::kernel_door(&root));
-            if agreement.is_some() && kernel.is_none() {
-                eprintln!("error: --agreement needs --impl kernel:qemu");
-                return ExitCode::from(2);
-            }
-            let other: Option<Box<dyn Door>> = match &kernel {
-                Some(_) => None,
-                None => match dmaconf::door(&implementation, &root) {
-                    Ok(i) => Some(i),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                },
-            };
-            let door: &dyn Door = match (&kernel, &other) {
-                (Some(k), _) => k,
-                (None, Some(o)) => o.as_ref(),
-                (None, None) => return ExitCode::from(2),
-            };
-            let profiles: Vec<Profile> = if profile.is_empty() {
-                Profile::ALL.to_vec()
-            } else {
-                profile
-                    .iter()
-                    .map(|p| match p {
-                        ProfileArg::Semantic => Profile::Semantic,
-                        ProfileArg::Linux => Profile::Linux,
-                    })
-                    .collect()
-            };
-            let suite = load_suite(&root.join("vectors"));
-            let f = Filter {
-                ids: filter,
-                rules: rule,
-                areas: area,
-            };
-            let baseline = match expectations.as_deref().map(Baseline::load).transpose() {
-                Ok(b) => b,
-                Err(errors) => {
-                    for e in errors {
-                        eprintln!("error: {e}");
-                    }
-                    return ExitCode::from(2);
-                }
-            };
-            let run =
-                report::run_suite_with(&suite, door, &profiles, &f, baseline.as_ref(), |_| {});
-            let mut report = match run {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if let (Some(path), Some(k)) = (&agreement, &kernel) {
-                let explained = std::fs::read_to_string(path.with_extension("explained"))
-                    .map(|t| dmaconf_kernel::table::explanations(&t))
-                    .unwrap_or_default();
-                let text = dmaconf_kernel::table::render(
-                    &report,
-                    &|id| k.notes(id),
-                    &explained,
-                    &k.timing(),
-                );
-                if let Err(e) = std::fs::write(path, text) {
-                    eprintln!("error: {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
-                eprintln!("agreement table written to {}", path.display());
-            }
-            if let Some(path) = &emit_expectations {
-                let written = report::expectations::emit(&report)
-                    .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
-                if let Err(e) = written {
-                    eprintln!("error: {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
-                eprintln!("expectations written to {}", path.display());
-            }
-            match format {
-                Format::Human => print!("{}", report::human(&report)),
-                Format::Json => {
-                    if no_trace {
-                        for v in &mut report.vectors {
-                            v.trace = None;
-                        }
-                    }
-                    match serde_json::to_string_pretty(&report) {
-                        Ok(s) => println!("{s}"),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                    }
-                }
-            }
-            if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+        Command::Diff { old, new } => diff(&old, &new),
+        Command::Run(args) => run(&root, *args),
+    };
+    match done {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }
+
+fn diff(old: &Path, new: &Path) -> Result<bool, Fatal> {
+    let (a, b) = (report::results::read(old)?, report::results::read(new)?);
+    let d = report::diff::diff(&a, &b);
+    print!("{}", d.text());
+    Ok(d.regressions == 0)
+}
+
+fn write(path: &Path, text: &str, what: &str) -> Result<(), Fatal> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("{what} written to {}", path.display());
+    Ok(())
+}
+
+fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
+    let kernel = (a.implementation == "kernel:qemu").then(|| dmaconf::kernel_door(root));
+    if a.agreement.is_some() && kernel.is_none() {
+        return Err("--agreement needs --impl kernel:qemu".into());
+    }
+    let other: Option<Box<dyn Door>> = match &kernel {
+        Some(_) => None,
+        None => Some(dmaconf::door(&a.implementation, root)?),
+    };
+    let door: &dyn Door = match (&kernel, &other) {
+        (Some(k), _) => k,
+        (None, Some(o)) => o.as_ref(),
+        (None, None) => return Err("no implementation".into()),
+    };
+    let profiles: Vec<Profile> = if a.profile.is_empty() {
+        Profile::ALL.to_vec()
+    } else {
+        a.profile
+            .iter()
+            .map(|p| match p {
+                ProfileArg::Semantic => Profile::Semantic,
+                ProfileArg::Linux => Profile::Linux,
+            })
+            .collect()
+    };
+    let baseline = match a.expectations.as_deref().map(Baseline::load).transpose() {
+        Ok(b) => b,
+        Err(errors) => {
+            let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            return Err(all.join("\nerror: "));
+        }
+    };
+    let suite = load_suite(&root.join("vectors"));
+    let f = Filter {
+        ids: a.filter,
+        rules: a.rule,
+        areas: a.area,
+    };
+    let started = Instant::now();
+    let mut report =
+        report::run_suite_with(&suite, door, &profiles, &f, baseline.as_ref(), |_| {})?;
+    let ran = started.elapsed();
+    if let (Some(path), Some(k)) = (&a.agreement, &kernel) {
+        let explained = std::fs::read_to_string(path.with_extension("explained"))
+            .map(|t| dmaconf_kernel::table::explanations(&t))
+            .unwrap_or_default();
+        let text =
+            dmaconf_kernel::table::render(&report, &|id| k.notes(id), &explained, &k.timing());
+        write(path, &text, "agreement table")?;
+    }
+    if let Some(path) = &a.emit_expectations {
+        write(path, &report::expectations::emit(&report)?, "expectations")?;
+    }
+    if let Some(path) = &a.results {
+        let t = Instant::now();
+        let text = report::results::render(&report::results::snapshot(&report, a.results_trace));
+        write(path, &text, "results")?;
+        timing("results", t, ran);
+    }
+    match a.format {
+        Format::Human => print!("{}", report::human(&report)),
+        Format::Json => {
+            if a.no_trace {
+                for v in &mut report.vectors {
+                    v.trace = None;
+                }
+            }
+            let s = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+            println!("{s}");
+        }
+    }
+    Ok(report.ok())
+}
+
+/// With `DMACONF_TIMING=1`, how long an output took next to the run itself (the figures the
+/// CI section of the README quotes).
+fn timing(what: &str, started: Instant, run: std::time::Duration) {
+    if std::env::var_os("DMACONF_TIMING").is_some() {
+        let t = started.elapsed();
+        eprintln!(
+            "timing: {what} {:.1} ms (run {:.1} ms, ratio {:.3})",
+            t.as_secs_f64() * 1e3,
+            run.as_secs_f64() * 1e3,
+            t.as_secs_f64() / run.as_secs_f64()
+        );
+    }
+}
+
+#[allow(dead_code)]
+fn stream(_: &mut LineWriter<Box<dyn Write>>, _: &Report) {}
