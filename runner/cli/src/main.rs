@@ -84,6 +84,9 @@ struct RunArgs {
     /// Put each vector's full trace in the results snapshot too.
     #[arg(long, requires = "results")]
     results_trace: bool,
+    /// Write JUnit XML: one testcase per vector and profile (classname = profile).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// With `--impl kernel:qemu`: write the agreement table (markdown) to this file, with
     /// the explanations kept in the same path with the extension `.explained`.
     #[arg(long)]
@@ -227,6 +230,11 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
         let text = report::results::render(&report::results::snapshot(&report, a.results_trace));
         write(path, &text, "results")?;
         timing("results", t, ran);
+    }
+    if let Some(path) = &a.junit {
+        let t = Instant::now();
+        write(path, &report::junit::junit(&report), "JUnit XML")?;
+        timing("junit", t, ran);
     }
     match a.format {
         Format::Human => print!("{}", report::human(&report)),

@@ -1,7 +1,28 @@
 //! The terminal report: failures with their diffs, waivers in one line each, then the counts.
 
 use super::Report;
-use crate::compare::ResultClass;
+use crate::compare::{ResultClass, Verdict};
+
+/// A verdict's reason and mismatches, indented, one per line (diffs under their mismatch).
+pub fn details(r: &Verdict) -> String {
+    let mut out = String::new();
+    if let Some(reason) = &r.reason {
+        out.push_str(&format!("    {reason}\n"));
+    }
+    for m in &r.mismatches {
+        let step = m.step.map(|s| format!("step {s}, ")).unwrap_or_default();
+        out.push_str(&format!(
+            "    [{}] {step}{}: expected {}, actual {}\n",
+            m.preset, m.what, m.expected, m.actual
+        ));
+        if let Some(d) = &m.diff {
+            for line in d.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+    }
+    out
+}
 
 /// The human-readable report.
 pub fn human(report: &Report) -> String {
@@ -37,21 +58,7 @@ pub fn human(report: &Report) -> String {
                 v.file.display(),
                 v.line
             ));
-            if let Some(reason) = &r.reason {
-                out.push_str(&format!("    {reason}\n"));
-            }
-            for m in &r.mismatches {
-                let step = m.step.map(|s| format!("step {s}, ")).unwrap_or_default();
-                out.push_str(&format!(
-                    "    [{}] {step}{}: expected {}, actual {}\n",
-                    m.preset, m.what, m.expected, m.actual
-                ));
-                if let Some(d) = &m.diff {
-                    for line in d.lines() {
-                        out.push_str(&format!("      {line}\n"));
-                    }
-                }
-            }
+            out.push_str(&details(r));
         }
     }
     out.push_str(&format!("implementation: {}\n", report.implementation));
