@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dmaconf_engine::report::{self, json::LineWriter, Baseline, Filter, Report};
+use dmaconf_engine::report::{self, json::LineWriter, Baseline, Filter};
 use dmaconf_engine::{lint, load_suite, model, Door, Profile};
 
 #[derive(Parser)]
@@ -41,7 +41,7 @@ enum Command {
     Lint,
     /// Print a JSON Schema: of vector documents (committed as spec/vector.schema.json), of the
     /// JSON report (spec/report.schema.json) or of one JSON-lines line
-    /// (spec/report-line.schema.json).
+    /// (spec/report-line.schema.json) or of a results snapshot (spec/results.schema.json).
     Schema {
         #[arg(value_enum, default_value = "vector")]
         of: SchemaOf,
@@ -84,6 +84,10 @@ struct RunArgs {
     /// Put each vector's full trace in the results snapshot too.
     #[arg(long, requires = "results")]
     results_trace: bool,
+    /// Stream one JSON object per vector as it finishes, each line flushed, then an end line
+    /// (`-`: standard output, instead of the report); schema: spec/report-line.schema.json.
+    #[arg(long, value_name = "FILE")]
+    json_lines: Option<PathBuf>,
     /// Write JUnit XML: one testcase per vector and profile (classname = profile).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -110,6 +114,7 @@ enum SchemaOf {
     Vector,
     Report,
     ReportLine,
+    Results,
 }
 
 /// A failure of the command itself (bad arguments, unreadable files): exit 2.
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
                     SchemaOf::Vector => model::schema_json(),
                     SchemaOf::Report => report::json::report_schema(),
                     SchemaOf::ReportLine => report::json::line_schema(),
+                    SchemaOf::Results => report::json::results_schema(),
                 }
             );
             Ok(true)
@@ -210,10 +216,36 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
         rules: a.rule,
         areas: a.area,
     };
+    let mut lines = match &a.json_lines {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(LineWriter::new(
+            Box::new(std::io::stdout()) as Box<dyn Write>,
+            !a.no_trace,
+        )),
+        Some(p) => Some(LineWriter::new(
+            Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)
+                as Box<dyn Write>,
+            !a.no_trace,
+        )),
+    };
+    let mut stream_error = None;
     let started = Instant::now();
-    let mut report =
-        report::run_suite_with(&suite, door, &profiles, &f, baseline.as_ref(), |_| {})?;
+    let mut report = report::run_suite_with(&suite, door, &profiles, &f, baseline.as_ref(), |v| {
+        if let Some(w) = lines.as_mut() {
+            if let Err(e) = w.vector(v) {
+                stream_error.get_or_insert(e.to_string());
+            }
+        }
+    })?;
     let ran = started.elapsed();
+    if let Some(w) = lines.as_mut() {
+        if let Err(e) = w.end(&report) {
+            stream_error.get_or_insert(e.to_string());
+        }
+    }
+    if let Some(e) = stream_error {
+        return Err(format!("--json-lines: {e}"));
+    }
     if let (Some(path), Some(k)) = (&a.agreement, &kernel) {
         let explained = std::fs::read_to_string(path.with_extension("explained"))
             .map(|t| dmaconf_kernel::table::explanations(&t))
@@ -236,7 +268,9 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
         write(path, &report::junit::junit(&report), "JUnit XML")?;
         timing("junit", t, ran);
     }
+    let to_stdout = a.json_lines.as_ref().is_some_and(|p| p.as_os_str() == "-");
     match a.format {
+        _ if to_stdout => {}
         Format::Human => print!("{}", report::human(&report)),
         Format::Json => {
             if a.no_trace {
@@ -264,6 +298,3 @@ fn timing(what: &str, started: Instant, run: std::time::Duration) {
         );
     }
 }
-
-#[allow(dead_code)]
-fn stream(_: &mut LineWriter<Box<dyn Write>>, _: &Report) {}

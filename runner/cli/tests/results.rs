@@ -39,6 +39,12 @@ fn snapshot_is_canonical_and_diff_finds_the_regression() {
         assert_eq!(ids, sorted);
         assert!(ids.len() > 4);
         assert_eq!(one.contains("\"trace\": {"), i == 1);
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(common::repo().join("spec/results.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&one).unwrap();
+        assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&doc));
     }
 
     let bad = suite(&["free/free.yaml", "destroy/destroy.yaml"], |f, t| {

@@ -35,6 +35,9 @@ fn tree(name: &str, rules: &str, untested: &str, vectors: &str, schema: Option<&
         .map(str::to_string)
         .unwrap_or_else(model::schema_json);
     fs::write(root.join("spec/vector.schema.json"), schema).unwrap();
+    for (name, text) in dmaconf_engine::report::json::schemas() {
+        fs::write(root.join("spec").join(name), text).unwrap();
+    }
     fs::write(root.join("vectors/t/t.yaml"), vectors).unwrap();
     root
 }
@@ -152,4 +155,16 @@ fn all_undefined_linux_expectations_are_an_error() {
     );
     let e = errors(&tree("undef", RULES, "{}\n", &v, None));
     assert!(has(&e, "every linux expectation is `undefined`"), "{e:?}");
+}
+
+#[test]
+fn stale_report_schema_is_an_error() {
+    let v = format!("{HEADER}{}", vector("a", "TEST-01, TEST-02"));
+    let root = tree("report-schema", RULES, "{}\n", &v, None);
+    fs::write(root.join("spec/report-line.schema.json"), "{}\n").unwrap();
+    let e = errors(&root);
+    assert!(
+        has(&e, "report-line.schema.json: the committed schema is out of date; run `dmaconf schema report-line"),
+        "{e:?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! JSON output: the whole report as one document (`--format json`), the same vectors streamed
 //! as JSON lines while the run goes (`--json-lines`), and the JSON Schemas both follow
-//! (committed as `spec/report.schema.json` and `spec/report-line.schema.json`).
+//! (committed as `spec/report.schema.json` and `spec/report-line.schema.json`; the results
+//! snapshot's as `spec/results.schema.json`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -135,21 +136,35 @@ fn pretty(schema: schemars::Schema) -> String {
     serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }
 
+/// An output schema: fields left out when empty are not required.
+fn output_schema<T: JsonSchema>() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
+}
+
 /// The JSON Schema of `--format json` (committed as `spec/report.schema.json`).
 pub fn report_schema() -> String {
-    pretty(schemars::schema_for!(Report))
+    pretty(output_schema::<Report>())
 }
 
 /// The JSON Schema of one `--json-lines` line (committed as `spec/report-line.schema.json`).
 pub fn line_schema() -> String {
-    pretty(schemars::schema_for!(Line))
+    pretty(output_schema::<Line>())
+}
+
+/// The JSON Schema of a results snapshot (`--results`; committed as `spec/results.schema.json`).
+pub fn results_schema() -> String {
+    pretty(schemars::schema_for!(super::results::Snapshot))
 }
 
 /// The committed schemas, as (file name under `spec/`, current text).
-pub fn schemas() -> [(&'static str, String); 2] {
+pub fn schemas() -> [(&'static str, String); 3] {
     [
         ("report.schema.json", report_schema()),
         ("report-line.schema.json", line_schema()),
+        ("results.schema.json", results_schema()),
     ]
 }
 
