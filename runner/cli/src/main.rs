@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dmaconf_engine::report::{self, json::LineWriter, Baseline, Filter};
-use dmaconf_engine::{lint, load_suite, model, Door, Profile};
+use dmaconf_engine::{explain, lint, load_suite, model, Door, Profile};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +36,12 @@ enum Command {
         old: PathBuf,
         /// The snapshot after.
         new: PathBuf,
+    },
+    /// Explain a vector: its why, the text of its rules, its platform, its steps with the
+    /// expectations of each profile.
+    Explain {
+        /// The vector id.
+        id: String,
     },
     /// Check the suite itself: rule coverage, ids, schema validity and currency.
     Lint,
@@ -153,6 +159,13 @@ fn main() -> ExitCode {
             Ok(r.errors.is_empty())
         }
         Command::Diff { old, new } => diff(&old, &new),
+        Command::Explain { id } => {
+            let suite = load_suite(&root.join("vectors"));
+            explain::explain(&root, &suite, &id).map(|t| {
+                print!("{t}");
+                true
+            })
+        }
         Command::Run(args) => run(&root, *args),
     };
     match done {

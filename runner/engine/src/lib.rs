@@ -9,6 +9,7 @@
 pub mod compare;
 pub mod door;
 pub mod exec;
+pub mod explain;
 pub mod expr;
 pub mod implementation;
 pub mod invariants;

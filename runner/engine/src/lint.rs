@@ -47,7 +47,7 @@ pub fn spec_rules(spec: &Path) -> Result<BTreeMap<String, String>, String> {
 }
 
 /// `#### LINK-05 — title` -> `LINK-05`.
-fn rule_heading(line: &str) -> Option<String> {
+pub(crate) fn rule_heading(line: &str) -> Option<String> {
     let rest = line.strip_prefix("#### ")?;
     let (id, tail) = rest.split_once(' ')?;
     if !tail.starts_with("— ") {
