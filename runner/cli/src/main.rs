@@ -97,6 +97,10 @@ struct RunArgs {
     /// Write JUnit XML: one testcase per vector and profile (classname = profile).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write the static HTML report (DIR/index.html): rule x platform x profile matrix and a
+    /// timeline per vector.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// With `--impl kernel:qemu`: write the agreement table (markdown) to this file, with
     /// the explanations kept in the same path with the extension `.explained`.
     #[arg(long)]
@@ -280,6 +284,13 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
         let t = Instant::now();
         write(path, &report::junit::junit(&report), "JUnit XML")?;
         timing("junit", t, ran);
+    }
+    if let Some(dir) = &a.html {
+        let t = Instant::now();
+        let page =
+            report::html::write(&report, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        eprintln!("HTML report written to {}", page.display());
+        timing("html", t, ran);
     }
     let to_stdout = a.json_lines.as_ref().is_some_and(|p| p.as_os_str() == "-");
     match a.format {

@@ -12,7 +12,7 @@ use crate::compare::{Profile, ResultClass};
 
 /// How bad a class is, for telling regressions from improvements. Classes of equal rank
 /// (pass and misuse: both are what the vector asks for) are a change, not a regression.
-fn rank(c: ResultClass) -> u8 {
+pub(crate) fn rank(c: ResultClass) -> u8 {
     match c {
         ResultClass::Pass | ResultClass::Misuse => 0,
         ResultClass::NotSupported => 1,
