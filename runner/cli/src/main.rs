@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dmaconf_engine::report::{self, json::LineWriter, Baseline, Filter};
@@ -246,7 +245,6 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
         )),
     };
     let mut stream_error = None;
-    let started = Instant::now();
     let mut report = report::run_suite_with(&suite, door, &profiles, &f, baseline.as_ref(), |v| {
         if let Some(w) = lines.as_mut() {
             if let Err(e) = w.vector(v) {
@@ -254,14 +252,10 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
             }
         }
     })?;
-    let ran = started.elapsed();
     if let Some(w) = lines.as_mut() {
         if let Err(e) = w.end(&report) {
             stream_error.get_or_insert(e.to_string());
         }
-    }
-    if let Some(e) = stream_error {
-        return Err(format!("--json-lines: {e}"));
     }
     if let (Some(path), Some(k)) = (&a.agreement, &kernel) {
         let explained = std::fs::read_to_string(path.with_extension("explained"))
@@ -275,22 +269,16 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
         write(path, &report::expectations::emit(&report)?, "expectations")?;
     }
     if let Some(path) = &a.results {
-        let t = Instant::now();
         let text = report::results::render(&report::results::snapshot(&report, a.results_trace));
         write(path, &text, "results")?;
-        timing("results", t, ran);
     }
     if let Some(path) = &a.junit {
-        let t = Instant::now();
         write(path, &report::junit::junit(&report), "JUnit XML")?;
-        timing("junit", t, ran);
     }
     if let Some(dir) = &a.html {
-        let t = Instant::now();
         let page =
             report::html::write(&report, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         eprintln!("HTML report written to {}", page.display());
-        timing("html", t, ran);
     }
     let to_stdout = a.json_lines.as_ref().is_some_and(|p| p.as_os_str() == "-");
     match a.format {
@@ -306,19 +294,9 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
             println!("{s}");
         }
     }
-    Ok(report.ok())
-}
-
-/// With `DMACONF_TIMING=1`, how long an output took next to the run itself (the figures the
-/// CI section of the README quotes).
-fn timing(what: &str, started: Instant, run: std::time::Duration) {
-    if std::env::var_os("DMACONF_TIMING").is_some() {
-        let t = started.elapsed();
-        eprintln!(
-            "timing: {what} {:.1} ms (run {:.1} ms, ratio {:.3})",
-            t.as_secs_f64() * 1e3,
-            run.as_secs_f64() * 1e3,
-            t.as_secs_f64() / run.as_secs_f64()
-        );
+    // A stream that broke off is reported once every other output is written.
+    if let Some(e) = stream_error {
+        return Err(format!("--json-lines: {e}"));
     }
+    Ok(report.ok())
 }
