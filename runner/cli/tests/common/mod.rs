@@ -1,6 +1,8 @@
 //! A small suite in a temporary root, run through the real `dmaconf` binary.
 #![allow(dead_code)]
 
+pub mod junit_check;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

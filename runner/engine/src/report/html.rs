@@ -552,7 +552,7 @@ fn vector_section(v: &VectorReport) -> String {
     for run in trace["runs"].as_array().into_iter().flatten() {
         let preset = run["preset"].as_str().unwrap_or("?");
         // Steps with a mismatch under any profile (None: the end state).
-        let failing: BTreeSet<Option<usize>> = v
+        let mut failing: BTreeSet<Option<usize>> = v
             .results
             .values()
             .filter(|r| !r.class.is_ok() || r.class == ResultClass::Waived)
@@ -560,7 +560,26 @@ fn vector_section(v: &VectorReport) -> String {
             .filter(|m| m.preset == preset)
             .map(|m| m.step)
             .collect();
-        let _ = write!(h, "<h4>{}</h4>{}", esc(preset), timeline(run, &failing));
+        // A run that crashed or timed out stopped at its last recorded step.
+        let stop = run["stop"]["kind"].as_str().unwrap_or("completed");
+        let steps = run["steps"].as_array().map_or(0, Vec::len);
+        if stop != "completed" && stop != "not_supported" && steps > 0 {
+            failing.insert(Some(steps - 1));
+        }
+        let stopped = if stop == "completed" {
+            String::new()
+        } else {
+            format!(
+                " — stopped: {stop}: {}",
+                esc(run["stop"]["detail"].as_str().unwrap_or(""))
+            )
+        };
+        let _ = write!(
+            h,
+            "<h4>{}{stopped}</h4>{}",
+            esc(preset),
+            timeline(run, &failing)
+        );
     }
     h.push_str("</section>");
     h
