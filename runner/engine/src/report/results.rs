@@ -72,9 +72,23 @@ pub fn snapshot(report: &Report, with_trace: bool) -> Snapshot {
     profiles.sort();
     Snapshot {
         format: FORMAT,
-        implementation: report.implementation.clone(),
+        implementation: without_dirs(&report.implementation),
         profiles,
         vectors,
+    }
+}
+
+/// A door named by a path (`c:/home/me/libdma.so`) is recorded by its file name only, so the
+/// snapshot is the same on every machine.
+fn without_dirs(name: &str) -> String {
+    let (kind, rest) = match name.split_once(':') {
+        Some((k, r)) if r.contains('/') => (Some(k), r),
+        _ => (None, name),
+    };
+    let file = rest.rsplit('/').next().unwrap_or(rest);
+    match kind {
+        Some(k) => format!("{k}:{file}"),
+        None => file.to_string(),
     }
 }
 
@@ -103,4 +117,18 @@ pub fn read(path: &Path) -> Result<Snapshot, String> {
         ));
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_dirs;
+
+    #[test]
+    fn door_names_lose_their_directories() {
+        assert_eq!(without_dirs("c:/home/me/build/libdma.so"), "c:libdma.so");
+        assert_eq!(without_dirs("py:mydma:Impl"), "py:mydma:Impl");
+        assert_eq!(without_dirs("kernel:qemu"), "kernel:qemu");
+        assert_eq!(without_dirs("reference"), "reference");
+        assert_eq!(without_dirs("/opt/x/impl"), "impl");
+    }
 }
