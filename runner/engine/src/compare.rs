@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dmaconf_machine::{Event, FieldValue};
 use dmaconf_platform::{errno, PgtableBackend};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::door::Observes;
 use crate::exec::{hex, pattern_bytes, Execution, Ret, Run, RunSymbols, StepTrace, Stop};
@@ -14,7 +15,9 @@ use crate::invariants;
 use crate::model::{Atom, EventExpect, Expected, HazardSet, Step, StepExpect, Vector};
 
 /// The two profiles (`spec/2-outcomes.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
     Semantic,
@@ -32,7 +35,9 @@ impl Profile {
 }
 
 /// The closed list of result classes (`spec/2-outcomes.md` § "Result classes").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultClass {
     Pass,
@@ -81,7 +86,7 @@ impl ResultClass {
 }
 
 /// One difference between expected and observed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Mismatch {
     pub preset: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +100,7 @@ pub struct Mismatch {
 }
 
 /// The judgement of one vector under one profile.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Verdict {
     pub class: ResultClass,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ pub mod check;
 pub mod compare;
 pub mod door;
 pub mod exec;
+pub mod explain;
 pub mod expr;
 pub mod fault;
 pub mod implementation;

@@ -86,7 +86,7 @@ fn rule_id(s: &str) -> Option<&str> {
 }
 
 /// `#### LINK-05 — title` -> `LINK-05`.
-fn rule_heading(line: &str) -> Option<String> {
+pub(crate) fn rule_heading(line: &str) -> Option<String> {
     let rest = line.strip_prefix("#### ")?;
     let (id, tail) = rest.split_once(' ')?;
     if !tail.starts_with("— ") {
@@ -276,16 +276,22 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
     let vectors_dir = root.join("vectors");
     r.errors.extend(suite.errors.iter().map(|e| e.to_string()));
 
-    // Schema currency.
+    // Schema currency: the vector schema and the report schemas (`--format json`,
+    // `--json-lines`, `--results`) are committed and current.
     let schema_path = spec.join("vector.schema.json");
-    let generated = model::schema_json();
-    match std::fs::read_to_string(&schema_path) {
-        Ok(committed) if committed == generated => {}
-        Ok(_) => r.errors.push(format!(
-            "{}: the committed schema is out of date; run `dmaconf schema > spec/vector.schema.json`",
-            schema_path.display()
-        )),
-        Err(e) => r.errors.push(format!("{}: {e}", schema_path.display())),
+    let all = std::iter::once(("vector.schema.json", model::schema_json()))
+        .chain(crate::report::json::schemas());
+    for (name, generated) in all {
+        let path = spec.join(name);
+        let of = name.trim_end_matches(".schema.json");
+        match std::fs::read_to_string(&path) {
+            Ok(committed) if committed == generated => {}
+            Ok(_) => r.errors.push(format!(
+                "{}: the committed schema is out of date; run `dmaconf schema {of} > spec/{name}`",
+                path.display()
+            )),
+            Err(e) => r.errors.push(format!("{}: {e}", path.display())),
+        }
     }
 
     // Every document validates against the committed schema (not just the Rust types).

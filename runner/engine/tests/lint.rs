@@ -35,6 +35,9 @@ fn tree(name: &str, rules: &str, untested: &str, vectors: &str, schema: Option<&
         .map(str::to_string)
         .unwrap_or_else(model::schema_json);
     fs::write(root.join("spec/vector.schema.json"), schema).unwrap();
+    for (name, text) in dmaconf_engine::report::json::schemas() {
+        fs::write(root.join("spec").join(name), text).unwrap();
+    }
     fs::write(root.join("vectors/t/t.yaml"), vectors).unwrap();
     root
 }
@@ -286,6 +289,18 @@ fn a_checker_rule_names_the_code_the_checker_reports() {
     );
     assert!(
         has(&e, "checker code CHECK-03 is in one of the spec"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn stale_report_schema_is_an_error() {
+    let v = format!("{HEADER}{}", vector("a", "TEST-01, TEST-02"));
+    let root = tree("report-schema", RULES, "{}\n", &v, None);
+    fs::write(root.join("spec/report-line.schema.json"), "{}\n").unwrap();
+    let e = errors(&root);
+    assert!(
+        has(&e, "report-line.schema.json: the committed schema is out of date; run `dmaconf schema report-line"),
         "{e:?}"
     );
 }
