@@ -420,7 +420,8 @@ static int link_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	s = ck_live(dev, key, false);
 	if (s) {
 		ck_check_link(s, phys, offset, size, attrs);
-		if (!ret) {
+		/* A size-0 link links no byte of the driver's: no record (LINK-05). */
+		if (!ret && size) {
 			struct ck_link *l = kmalloc(sizeof(*l), GFP_ATOMIC);
 
 			if (l) {
