@@ -81,6 +81,16 @@ static uint32_t h_cpu(struct dmaconf_device *d)
     return d->host->current_cpu(d->ctx);
 }
 
+/* The bounce copy back to the original (swiotlb_bounce towards the CPU): on a non-coherent
+ * device a barrier comes right before it (UNLINK-05; the same copy ends a failed bounced
+ * link, vector swiotlb-kmalloc-unaligned-head-einval). */
+static void copy_back(struct dmaconf_device *d, uint64_t orig, uint64_t slot, uint64_t len)
+{
+    if (!d->f.coherent)
+        h_barrier(d);
+    h_copy(d, orig, slot, len);
+}
+
 /* ---- small rules ------------------------------------------------------------------- */
 
 static uint64_t align_up(const struct dmaconf_device *d, uint64_t n)
@@ -372,11 +382,8 @@ static void unlink_range(struct dmaconf_device *d, int flagged, uint64_t A, uint
             if (sync)
                 h_for_cpu(d, phys, piece, dir);
             if (h_is_bounce(d, phys)) { /* UNLINK-05 */
-                if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC)) {
-                    if (!d->f.coherent)
-                        h_barrier(d);
-                    h_copy(d, d->host->bounce_orig(d->ctx, phys), phys, piece);
-                }
+                if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
+                    copy_back(d, d->host->bounce_orig(d->ctx, phys), phys, piece);
                 /* GUESS G-4: bounce_free(the piece's address, the piece's length) */
                 h_bounce_free(d, phys, piece);
             }
@@ -417,9 +424,9 @@ static int32_t bounce_and_link(struct dmaconf_device *d, struct dmaconf_iova_sta
         h_for_device(d, slot - pad, d->G, dir);
     r = h_map(d, iova - pad, slot - pad, d->G, prot_of(d, dir, attrs));
     if (r != 0) {
-        /* GUESS G-5: no cache maintenance and no barrier before this copy-back */
+        /* GUESS G-5: no sync_for_cpu before this copy-back, only copy_back's barrier */
         if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
-            h_copy(d, phys, slot, size);
+            copy_back(d, phys, slot, size);
         h_bounce_free(d, slot, size);
         return r;
     }
@@ -657,7 +664,7 @@ static uint64_t iommu_map_phys(struct dmaconf_device *d, uint64_t phys, uint64_t
     dma = iommu_map_one(d, target, size, prot_of(d, dir, attrs));
     if (dma == ERR && bounced) {
         if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
-            h_copy(d, phys, slot, size);
+            copy_back(d, phys, slot, size);
         h_bounce_free(d, slot, size);
     }
     return dma;
@@ -684,7 +691,7 @@ static void iommu_unmap_phys(struct dmaconf_device *d, uint64_t addr, uint64_t s
     /* GUESS G-7: a bounce is copied back and released after the unmap */
     if (h_is_bounce(d, phys)) {
         if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
-            h_copy(d, d->host->bounce_orig(d->ctx, phys), phys, size);
+            copy_back(d, d->host->bounce_orig(d->ctx, phys), phys, size);
         h_bounce_free(d, phys, size);
     }
 }
@@ -762,7 +769,7 @@ static void direct_unmap(struct dmaconf_device *d, uint64_t dma, uint64_t size, 
     }
     if (h_is_bounce(d, phys)) {
         if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
-            h_copy(d, d->host->bounce_orig(d->ctx, phys), phys, size);
+            copy_back(d, d->host->bounce_orig(d->ctx, phys), phys, size);
         h_bounce_free(d, phys, size);
     }
 }
@@ -805,7 +812,7 @@ static void md_sync_for_cpu(struct dmaconf_device *d, uint64_t addr, uint64_t si
         h_barrier(d);
     }
     if (copies_back(dir) && h_is_bounce(d, phys))
-        h_copy(d, d->host->bounce_orig(d->ctx, phys), phys, size);
+        copy_back(d, d->host->bounce_orig(d->ctx, phys), phys, size);
 }
 
 static void md_sync_for_device(struct dmaconf_device *d, uint64_t addr, uint64_t size,
