@@ -51,6 +51,17 @@ enum Command {
         /// the explanations kept in the same path with the extension `.explained`.
         #[arg(long)]
         agreement: Option<PathBuf>,
+        /// Time limit per vector and preset for an implementation behind the wire
+        /// (`--impl wire:...`): `10s`, `500ms`, `2m`. A vector that runs longer is `timeout`.
+        #[arg(long, default_value = "10s", value_parser = dmaconf::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Serve an implementation over stdin/stdout with the wire protocol (spec/9-wire.md), for
+    /// `dmaconf run --impl wire:COMMAND` or any runner speaking the wire.
+    Serve {
+        /// The implementation to serve.
+        #[arg(long = "impl", default_value = "reference")]
+        implementation: String,
     },
     /// Check the suite itself: rule coverage, ids, schema validity and currency.
     Lint,
@@ -78,6 +89,13 @@ fn main() -> ExitCode {
             print!("{}", model::schema_json());
             ExitCode::SUCCESS
         }
+        Command::Serve { implementation } => match dmaconf::serve_stdio(&implementation) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Lint => {
             let suite = load_suite(&root.join("vectors"));
             let r = lint::lint(&root, &suite);
@@ -107,6 +125,7 @@ fn main() -> ExitCode {
             format,
             no_trace,
             agreement,
+            timeout,
         } => {
             let kernel = (implementation == "kernel:qemu").then(|| dmaconf::kernel_door(&root));
             if agreement.is_some() && kernel.is_none() {
@@ -115,13 +134,15 @@ fn main() -> ExitCode {
             }
             let other: Option<Box<dyn Door>> = match &kernel {
                 Some(_) => None,
-                None => match dmaconf::door(&implementation, &root) {
-                    Ok(i) => Some(i),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
+                None => {
+                    match dmaconf::door(&implementation, &root, dmaconf::DoorOptions { timeout }) {
+                        Ok(i) => Some(i),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
                     }
-                },
+                }
             };
             let door: &dyn Door = match (&kernel, &other) {
                 (Some(k), _) => k,

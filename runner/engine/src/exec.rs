@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::expr::{self, Symbols};
+use crate::fault::DoorFault;
 use crate::implementation::Implementation;
 use crate::load::action_name;
 use crate::model::{
@@ -189,7 +190,7 @@ pub struct EndView {
 #[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
 pub enum Stop {
     Completed,
-    /// The implementation panicked (a crash of the implementation under test).
+    /// The implementation crashed: a panic in process, or a door's crash fault (a signal, an exit).
     Crash(String),
     /// The vector could not be executed as written (harness error).
     Harness(String),
@@ -348,6 +349,8 @@ struct Runner<'a> {
     now_ns: u64,
     /// Scatterlists as the last `dma_map_sg` left them, for `dma_unmap_sg`.
     sg_lists: BTreeMap<String, Vec<SgEntry>>,
+    /// How the last implementation call failed, when it did (a panic or a door fault).
+    fault: Option<DoorFault>,
     _vector: &'a Vector,
 }
 
@@ -436,6 +439,7 @@ fn execute_on(
         reservations: Vec::new(),
         now_ns: 0,
         sg_lists: BTreeMap::new(),
+        fault: None,
         _vector: vector,
     };
 
@@ -454,7 +458,7 @@ fn execute_on(
             return run;
         }
         Err(p) => {
-            run.stop = Stop::Crash(format!("probe panicked: {}", panic_text(&p)));
+            run.stop = DoorFault::from_payload(p).stop("probe");
             return run;
         }
     }
@@ -463,18 +467,15 @@ fn execute_on(
     for (index, step) in vector.steps.iter().enumerate() {
         let trace = runner.step(index, &step.value);
         let stop = trace.error.clone();
-        let crashed = trace
-            .error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("implementation panicked"));
         run.steps.push(trace);
         if let Some(e) = stop {
             let action = action_name(&step.value).unwrap_or("?");
-            let e = format!("step {index} ({action}): {e}");
-            run.stop = if crashed {
-                Stop::Crash(e)
-            } else {
-                Stop::Harness(e)
+            let context = format!("step {index} ({action})");
+            // A fault of the implementation (a panic, or a door's typed fault) carries its
+            // class; any other step error is the vector's (harness_error).
+            run.stop = match runner.fault.take() {
+                Some(fault) => fault.stop(&context),
+                None => Stop::Harness(format!("{context}: {e}")),
             };
             break;
         }
@@ -500,13 +501,6 @@ fn execute_on(
     run
 }
 
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into())
-}
-
 impl Runner<'_> {
     fn symbols(&self) -> RunSymbols<'_> {
         RunSymbols {
@@ -530,8 +524,12 @@ impl Runner<'_> {
         f: impl FnOnce(&mut dyn DmaApi, &mut Machine) -> T,
     ) -> Result<T, String> {
         let Runner { machine, api, .. } = self;
-        catch_unwind(AssertUnwindSafe(|| f(api.as_mut(), machine)))
-            .map_err(|p| format!("implementation panicked: {}", panic_text(&p)))
+        catch_unwind(AssertUnwindSafe(|| f(api.as_mut(), machine))).map_err(|p| {
+            let fault = DoorFault::from_payload(p);
+            let text = fault.detail.clone();
+            self.fault = Some(fault);
+            text
+        })
     }
 
     /// Like [`Runner::call_api`], handing the named state to the call and keeping what it

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod door;
 pub mod exec;
 pub mod expr;
+pub mod fault;
 pub mod implementation;
 pub mod invariants;
 pub mod lint;
@@ -22,6 +23,7 @@ pub mod yaml;
 
 pub use compare::{judge, Profile, ResultClass, Verdict};
 pub use door::{Door, Observes};
+pub use fault::{DoorFault, FaultKind};
 pub use implementation::Implementation;
 pub use load::{load_suite, Loaded, Suite};
 

@@ -1,0 +1,17 @@
+//! The dmaconf wire (`spec/9-wire.md`): a DMA layer in another process, driven over its stdin and
+//! stdout with one JSON object per line, while the machine stays in the runner.
+//!
+//! - [`serve`] is the serving side: it wraps any `DmaApi` factory and forwards every `Platform`
+//!   callback the implementation makes back to the runner.
+//! - [`Wire`] is the runner's side: it starts a child command, shakes hands, and hands the
+//!   engine an [`Implementation`](dmaconf_engine::Implementation) whose instances are
+//!   [`WireDevice`] proxies. A child that dies, hangs or breaks the protocol ends its vector
+//!   with a `crash`, `timeout` or `harness_error` and is replaced for the next one.
+
+pub mod client;
+pub mod message;
+pub mod server;
+
+pub use client::{signal_name, Hello, Wire, WireDevice, WireStats};
+pub use message::{Message, PROTOCOL};
+pub use server::{serve, Served};
