@@ -297,6 +297,10 @@ unsafe extern "C" fn bounce_alloc(
 unsafe extern "C" fn bounce_free(ctx: *mut c_void, slot: u64, len: u64) {
     enter(ctx, "bounce_free", (), |p| {
         span("slot", slot, len)?;
+        // Linux releases slots only for addresses inside a pool (`swiotlb_find_pool`).
+        if !p.is_bounce(slot) {
+            return Err(format!("slot {slot:#x} is in no bounce pool"));
+        }
         p.bounce_free(slot, len);
         Ok(())
     })
@@ -342,4 +346,110 @@ unsafe extern "C" fn warn(ctx: *mut c_void, code: u32) {
         p.warn(WarnCode(code));
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmaconf_platform::Region;
+
+    /// A platform whose every call panics, as a host bug would.
+    struct Panicking;
+
+    impl Platform for Panicking {
+        fn facts(&self) -> PlatformFacts {
+            panic!("boom: facts")
+        }
+        fn reserved_region(&self, _: u32) -> Option<Region> {
+            panic!("boom")
+        }
+        fn current_cpu(&self) -> u32 {
+            panic!("boom")
+        }
+        fn iommu_map(&mut self, _: u64, _: u64, _: u64, _: Prot) -> i32 {
+            panic!("boom: iommu_map")
+        }
+        fn iotlb_sync_map(&mut self, _: u64, _: u64) -> i32 {
+            panic!("boom")
+        }
+        fn iommu_unmap(&mut self, _: u64, _: u64) -> u64 {
+            panic!("boom")
+        }
+        fn iotlb_sync(&mut self, _: u64, _: u64) {
+            panic!("boom")
+        }
+        fn flush_iotlb_all(&mut self) {
+            panic!("boom")
+        }
+        fn iova_to_phys(&self, _: u64) -> u64 {
+            panic!("boom")
+        }
+        fn sync_for_device(&mut self, _: u64, _: u64, _: Dir) {
+            panic!("boom")
+        }
+        fn sync_for_cpu(&mut self, _: u64, _: u64, _: Dir) {
+            panic!("boom")
+        }
+        fn sync_barrier(&mut self) {
+            panic!("boom")
+        }
+        fn bounce_alloc(&mut self, _: u64, _: u64, _: u64, _: u64, _: &mut u64) -> i32 {
+            panic!("boom")
+        }
+        fn bounce_free(&mut self, _: u64, _: u64) {
+            panic!("boom")
+        }
+        fn is_bounce(&self, _: u64) -> bool {
+            panic!("boom")
+        }
+        fn bounce_orig(&self, _: u64) -> u64 {
+            panic!("boom")
+        }
+        fn copy(&mut self, _: u64, _: u64, _: u64) {
+            panic!("boom")
+        }
+        fn fill(&mut self, _: u64, _: u8, _: u64) {
+            panic!("boom")
+        }
+        fn warn(&mut self, _: WarnCode) {
+            panic!("boom")
+        }
+    }
+
+    #[test]
+    fn a_host_panic_becomes_a_refusal_and_a_violation_never_an_unwind() {
+        let mut platform = Panicking;
+        let mut lent: &mut dyn Platform = &mut platform;
+        let mut cell = HostCell {
+            platform: (&mut lent as *mut &mut dyn Platform).cast::<c_void>(),
+            violation: None,
+        };
+        let ctx = (&mut cell as *mut HostCell).cast::<c_void>();
+        let map = HOST.iommu_map.expect("the host table is full");
+        // SAFETY: `ctx` is a live HostCell lending a live platform, as during a plug-in call.
+        let ret = unsafe { map(ctx, 0x1000, 0x2000, 0x1000, DMACONF_PROT_READ) };
+        assert_eq!(ret, -DMACONF_EINVAL);
+        let v = cell.violation.take().expect("recorded");
+        assert!(
+            v.contains("`iommu_map`: the host panicked: boom: iommu_map"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_callback_outside_a_host_call_is_a_violation() {
+        let mut cell = HostCell {
+            platform: std::ptr::null_mut(),
+            violation: None,
+        };
+        let ctx = (&mut cell as *mut HostCell).cast::<c_void>();
+        let now = HOST.now_ns.expect("the host table is full");
+        // SAFETY: `ctx` is a live HostCell with no platform lent, as between plug-in calls.
+        assert_eq!(unsafe { now(ctx) }, 0);
+        let v = cell.violation.take().expect("recorded");
+        assert!(
+            v.contains("`now_ns` called outside a call the host made"),
+            "{v}"
+        );
+    }
 }

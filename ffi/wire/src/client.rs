@@ -9,7 +9,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dmaconf_engine::{DoorFault, FaultKind, Implementation};
+use dmaconf_engine::exec::{Execution, Stop};
+use dmaconf_engine::model::Vector;
+use dmaconf_engine::preset::Presets;
+use dmaconf_engine::{Door, DoorFault, FaultKind, Implementation};
 use dmaconf_platform::{Attrs, Dir, DmaApi, IovaState, Platform, Prot, SgEntry, WarnCode};
 
 use crate::message::{code, need, read_line, Facts, Message, Ret, WireRegion, WireSeg, PROTOCOL};
@@ -266,8 +269,11 @@ impl Link {
                         }
                     }
                     Err((code, e)) => {
-                        // Tell the child why, then end it: its call cannot go on.
-                        let _ = self.send(&Message::failure(r.id, code, e.clone()));
+                        // Tell the child why (when it waits for an answer), then end it: its
+                        // call cannot go on.
+                        if r.id.is_some() {
+                            let _ = self.send(&Message::failure(r.id, code, e.clone()));
+                        }
                         return Err(self.violation(format!("during `{call}`: {e}")));
                     }
                 }
@@ -286,13 +292,15 @@ impl Link {
                     code::NOT_SUPPORTED => FaultKind::NotSupported,
                     _ => FaultKind::Harness,
                 };
-                return Err(DoorFault::new(
-                    kind,
+                let detail = if err.code == code::UNAVAILABLE {
+                    err.message
+                } else {
                     format!(
                         "the implementation answered `{call}` with {}: {}",
                         err.code, err.message
-                    ),
-                ));
+                    )
+                };
+                return Err(DoorFault::new(kind, detail));
             }
             return Ok(r);
         }
@@ -568,13 +576,14 @@ impl WireDevice {
         result.unwrap_or_else(|f| f.raise())
     }
 
-    fn state_call(
+    /// A call that lends the state and gets it back (`iova_try_alloc`, `iova_link`).
+    fn state_call<T>(
         &self,
         p: &mut dyn Platform,
         m: Message,
         state: &mut IovaState,
-        decode: impl FnOnce(Ret) -> Option<Ret>,
-    ) -> Ret {
+        decode: impl FnOnce(Ret) -> Option<T>,
+    ) -> T {
         let m = Message {
             state: Some((*state).into()),
             ..m
@@ -654,8 +663,7 @@ impl DmaApi for WireDevice {
             size: Some(size),
             ..Message::request("iova_try_alloc")
         };
-        let r = self.state_call(p, m, state, |r| r.as_bool().map(Ret::Bool));
-        r == Ret::Bool(true)
+        self.state_call(p, m, state, Ret::as_bool)
     }
     fn iova_link(
         &mut self,
@@ -673,10 +681,7 @@ impl DmaApi for WireDevice {
             size: Some(size),
             ..dir_attrs(Message::request("iova_link"), dir, attrs)
         };
-        match self.state_call(p, m, state, |r| r.as_i32().map(|v| Ret::Int(v.into()))) {
-            Ret::Int(v) => v as i32,
-            _ => unreachable!("decoded as an int32 above"),
-        }
+        self.state_call(p, m, state, Ret::as_i32)
     }
     fn iova_sync(
         &mut self,
@@ -959,5 +964,25 @@ impl Watchdog {
                 }
             }
         }
+    }
+}
+
+/// The door of an implementation whose server cannot serve (it did not start, or its plug-in did
+/// not load): every vector runs and reports `harness_error` with the reason, so a run against a
+/// broken plug-in is red with a clear message rather than refused.
+pub struct Unavailable {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Door for Unavailable {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn unmet(&self, _vector: &Vector) -> Vec<String> {
+        Vec::new()
+    }
+    fn execute(&self, vector: &Vector, _presets: &Presets) -> Execution {
+        Execution::stopped(vector, Stop::Harness(self.reason.clone()))
     }
 }

@@ -7,11 +7,17 @@
 //!   engine an [`Implementation`](dmaconf_engine::Implementation) whose instances are
 //!   [`WireDevice`] proxies. A child that dies, hangs or breaks the protocol ends its vector
 //!   with a `crash`, `timeout` or `harness_error` and is replaced for the next one.
+//! - [`protocol_stdout`] and [`refuse`] serve a host of foreign code (the C plug-in host): the
+//!   protocol kept off descriptor 1, and a session that says why it cannot serve.
+//! - [`Unavailable`] is the runner's door for an implementation whose server cannot serve: every
+//!   vector is a `harness_error` with the reason, and the run goes on.
 
 pub mod client;
+pub mod host;
 pub mod message;
 pub mod server;
 
-pub use client::{signal_name, Hello, Wire, WireDevice, WireStats};
+pub use client::{signal_name, Hello, Unavailable, Wire, WireDevice, WireStats};
+pub use host::{protocol_stdout, refuse};
 pub use message::{Message, PROTOCOL};
 pub use server::{serve, Served};

@@ -236,6 +236,8 @@ pub mod code {
     pub const PANIC: &str = "panic";
     /// The implementation does not provide this call: `not_supported`.
     pub const NOT_SUPPORTED: &str = "not_supported";
+    /// The server cannot serve at all (its implementation could not be loaded).
+    pub const UNAVAILABLE: &str = "unavailable";
 }
 
 /// `struct dma_iova_state` on the wire.

@@ -33,8 +33,17 @@ pub fn serve(reader: impl BufRead, writer: impl Write, served: &Served) -> io::R
     let mut devices: BTreeMap<u64, Device> = BTreeMap::new();
     let mut next_dev = 0u64;
     loop {
-        let Some(line) = io.borrow_mut().read()? else {
-            return Ok(());
+        let read = io.borrow_mut().read();
+        let line = match read {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(()),
+            // Not UTF-8, or too long: answered like any other unusable line.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let m = Message::failure(None, code::MALFORMED, e.to_string());
+                io.borrow_mut().answer(&m)?;
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let m = match Message::parse(&line) {
             Ok(m) => m,

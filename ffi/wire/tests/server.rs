@@ -172,3 +172,26 @@ fn a_panicking_call_is_answered_with_panic() {
         .message
         .contains("probe exploded"));
 }
+
+#[test]
+fn a_line_that_is_not_utf8_is_malformed_and_the_session_goes_on() {
+    let caps = Vec::new();
+    let make = reference;
+    let served = Served {
+        name: "test",
+        version: "0",
+        capabilities: &caps,
+        make: &make,
+    };
+    let mut input = b"\xff\xfe not text\n".to_vec();
+    input.extend_from_slice(b"{\"id\":1,\"call\":\"hello\",\"protocol\":1}\n");
+    let mut out = Vec::new();
+    serve(Cursor::new(input), &mut out, &served).unwrap();
+    let out: Vec<Message> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| Message::parse(l).unwrap())
+        .collect();
+    assert_eq!(error_code(&out[0]), "malformed");
+    assert_eq!(out[1].protocol, Some(1));
+}

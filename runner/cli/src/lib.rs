@@ -29,13 +29,40 @@ pub fn reference() -> Implementation {
     )
 }
 
-/// Resolves `--impl NAME` to an in-process implementation.
+/// Resolves `--impl NAME` to an in-process implementation: `reference`, or `c:PATH.so` (a C
+/// ABI plug-in loaded into this process; a load error names the file and what is wrong).
 pub fn implementation(name: &str) -> Result<Implementation, String> {
     match name {
         "reference" => Ok(reference()),
-        other => Err(format!(
-            "unknown implementation `{other}` (available: reference, kernel:qemu, wire:COMMAND; the C and Python doors come later)"
-        )),
+        other => match other.strip_prefix("c:") {
+            Some(path) => dmaconf_c::load(Path::new(path))
+                .map(|p| p.implementation())
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "unknown implementation `{other}` (available: reference, c:PATH.so, wire:COMMAND, kernel:qemu)"
+            )),
+        },
+    }
+}
+
+/// `--impl c:PATH.so`, isolated (the default): the plug-in is loaded by `HOST serve --impl
+/// c:PATH.so` in a child process and driven over the wire, so a crash or a hang in it costs one
+/// vector. A plug-in the child cannot load gives every vector a `harness_error` naming the file
+/// and the fault, as the in-process door does.
+pub fn c_door_isolated(host: &Path, plugin: &Path, timeout: Duration) -> Box<dyn Door> {
+    let plugin = std::fs::canonicalize(plugin).unwrap_or_else(|_| plugin.to_path_buf());
+    let command = [
+        host.display().to_string(),
+        "serve".into(),
+        "--impl".into(),
+        format!("c:{}", plugin.display()),
+    ];
+    match dmaconf_wire::Wire::start(&command, timeout) {
+        Ok(wire) => Box::new(wire.implementation()),
+        Err(reason) => Box::new(dmaconf_wire::Unavailable {
+            name: format!("c:{}", plugin.display()),
+            reason,
+        }),
     }
 }
 
@@ -49,19 +76,22 @@ pub fn kernel_door(root: &Path) -> dmaconf_kernel::KernelDoor {
 pub struct DoorOptions {
     /// The time limit of one vector on one preset (a device's life) through the wire.
     pub timeout: Duration,
+    /// `--in-process`: load a C plug-in into the runner instead of a child.
+    pub in_process: bool,
 }
 
 impl Default for DoorOptions {
     fn default() -> DoorOptions {
         DoorOptions {
             timeout: Duration::from_secs(10),
+            in_process: false,
         }
     }
 }
 
-/// Resolves `--impl NAME` to a door: `reference` (in process), `kernel:qemu`, or
-/// `wire:COMMAND` (any child command speaking the wire, `spec/9-wire.md`; split like a shell
-/// line).
+/// Resolves `--impl NAME` to a door: `reference` (in process), `kernel:qemu`, `c:PATH.so`
+/// (isolated through the wire, or in process with `options.in_process`), or `wire:COMMAND`
+/// (any child command speaking the wire, `spec/9-wire.md`; split like a shell line).
 pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Door>, String> {
     if let Some(command) = name.strip_prefix("wire:") {
         let argv = shlex::split(command)
@@ -70,15 +100,34 @@ pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Doo
         let wire = dmaconf_wire::Wire::start(&argv, options.timeout)?;
         return Ok(Box::new(wire.implementation()));
     }
+    if let Some(path) = name.strip_prefix("c:") {
+        if options.in_process {
+            return Ok(Box::new(dmaconf_c::CDoor::new(Path::new(path))));
+        }
+        let host = std::env::current_exe()
+            .map_err(|e| format!("cannot find this program to host the plug-in: {e}"))?;
+        return Ok(c_door_isolated(&host, Path::new(path), options.timeout));
+    }
     match name {
         "kernel:qemu" => Ok(Box::new(kernel_door(root))),
         other => implementation(other).map(|i| Box::new(i) as Box<dyn Door>),
     }
 }
 
-/// `dmaconf serve --impl NAME`: serves an in-process implementation over stdin and stdout.
+/// `dmaconf serve --impl NAME`: serves an implementation over stdin and stdout. The protocol
+/// moves off descriptor 1 first, so a C plug-in that prints cannot corrupt it; a plug-in that
+/// does not load is reported to the runner (`unavailable`), not served.
 pub fn serve_stdio(name: &str) -> Result<(), String> {
-    let implementation = implementation(name)?;
+    let out = dmaconf_wire::protocol_stdout().map_err(|e| format!("serve: {e}"))?;
+    let stdin = std::io::stdin().lock();
+    let stdout = BufWriter::new(out);
+    let implementation = match implementation(name) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return dmaconf_wire::refuse(stdin, stdout, &e).map_err(|e| format!("serve: {e}"));
+        }
+    };
     let make = || implementation.instance();
     let served = dmaconf_wire::Served {
         name: &implementation.name,
@@ -86,8 +135,6 @@ pub fn serve_stdio(name: &str) -> Result<(), String> {
         capabilities: &implementation.capabilities,
         make: &make,
     };
-    let stdin = std::io::stdin().lock();
-    let stdout = BufWriter::new(std::io::stdout().lock());
     dmaconf_wire::serve(stdin, stdout, &served).map_err(|e| format!("serve: {e}"))
 }
 

@@ -27,9 +27,15 @@ struct Cli {
 enum Command {
     /// Run vectors against an implementation and report.
     Run {
-        /// The implementation under test.
+        /// The implementation under test: `reference`, `c:PATH.so` (a C ABI plug-in,
+        /// ffi/c/include/dmaconf.h, isolated in a child process), `wire:COMMAND` (any program
+        /// speaking spec/9-wire.md) or `kernel:qemu`.
         #[arg(long = "impl", default_value = "reference")]
         implementation: String,
+        /// With `--impl c:PATH.so`: load the plug-in into this process (fast, debugger-friendly;
+        /// a crash in the plug-in ends the run).
+        #[arg(long)]
+        in_process: bool,
         /// Profile(s) to judge under (default: both).
         #[arg(long, value_enum)]
         profile: Vec<ProfileArg>,
@@ -57,9 +63,10 @@ enum Command {
         timeout: std::time::Duration,
     },
     /// Serve an implementation over stdin/stdout with the wire protocol (spec/9-wire.md), for
-    /// `dmaconf run --impl wire:COMMAND` or any runner speaking the wire.
+    /// `dmaconf run --impl wire:COMMAND` or any runner speaking the wire. With `c:PATH.so` this
+    /// is the plug-in host of `dmaconf run --impl c:PATH.so`.
     Serve {
-        /// The implementation to serve.
+        /// The implementation to serve: `reference` or `c:PATH.so`.
         #[arg(long = "impl", default_value = "reference")]
         implementation: String,
     },
@@ -126,7 +133,12 @@ fn main() -> ExitCode {
             no_trace,
             agreement,
             timeout,
+            in_process,
         } => {
+            if in_process && !implementation.starts_with("c:") {
+                eprintln!("error: --in-process applies to --impl c:PATH.so");
+                return ExitCode::from(2);
+            }
             let kernel = (implementation == "kernel:qemu").then(|| dmaconf::kernel_door(&root));
             if agreement.is_some() && kernel.is_none() {
                 eprintln!("error: --agreement needs --impl kernel:qemu");
@@ -135,7 +147,14 @@ fn main() -> ExitCode {
             let other: Option<Box<dyn Door>> = match &kernel {
                 Some(_) => None,
                 None => {
-                    match dmaconf::door(&implementation, &root, dmaconf::DoorOptions { timeout }) {
+                    match dmaconf::door(
+                        &implementation,
+                        &root,
+                        dmaconf::DoorOptions {
+                            timeout,
+                            in_process,
+                        },
+                    ) {
                         Ok(i) => Some(i),
                         Err(e) => {
                             eprintln!("error: {e}");

@@ -229,6 +229,37 @@ pub struct Execution {
     pub runs: Vec<Run>,
 }
 
+impl Execution {
+    /// One run per preset the vector names, each ended by `stop` before it started: what a door
+    /// that cannot reach its implementation at all reports for every vector.
+    pub fn stopped(vector: &Vector, stop: Stop) -> Execution {
+        let mut presets: Vec<String> = vector
+            .platform
+            .as_ref()
+            .map(|p| p.0.iter().map(|c| c.preset.clone()).collect())
+            .unwrap_or_default();
+        if presets.is_empty() {
+            presets.push("-".into());
+        }
+        let run = |preset| Run {
+            preset,
+            observes: None,
+            buffers: BTreeMap::new(),
+            steps: Vec::new(),
+            end: EndView::default(),
+            stop: stop.clone(),
+            facts: None,
+            reserved: Vec::new(),
+            buffer_places: BTreeMap::new(),
+            mapping_count: 0,
+            bounce_count: 0,
+        };
+        Execution {
+            runs: presets.into_iter().map(run).collect(),
+        }
+    }
+}
+
 /// The symbols of a run as it stands after a given step (for judging).
 pub struct RunSymbols<'a> {
     pub buffers: &'a BTreeMap<String, (u64, u64)>,
