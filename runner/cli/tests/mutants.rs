@@ -8,7 +8,8 @@ use std::path::Path;
 use dmaconf_engine::report::{run_suite, Filter, Report};
 use dmaconf_engine::{load_suite, Implementation, Profile, ResultClass};
 use dmaconf_platform::{
-    Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, Prot, Region, WarnCode,
+    errno, Attrs, Dir, DmaApi, IovaState, Platform, PlatformFacts, Prot, Region, RegionKind,
+    WarnCode,
 };
 use dmaconf_reference::Reference;
 
@@ -35,6 +36,29 @@ enum Bug {
     BounceIgnoresMinAlign,
     /// bounce slots are never released.
     NoBounceRelease,
+    /// LINK-09 unwind read as "always unlink": a link that fails in the page table is followed
+    /// by `dma_iova_unlink(offset, 0)` even when nothing was mapped (issue 21 Q2).
+    UnwindEvenWhenNothingMapped,
+    /// `bounce_free` given the allocation's granule base and the granule, not the piece's
+    /// address and length (issue 21 Q4).
+    BounceFreeWholeGranule,
+    /// a size-0 unlink takes no slow-path walk (no piece, no barrier), only the fast part
+    /// (issue 21 Q10).
+    EmptyUnlinkSkipsWalk,
+    /// the kmalloc classes taken as 8-byte classes whether or not a bounce pool exists: the
+    /// `swiotlb` fact read as always true (issue 21 Q1).
+    KmallocClassesIgnorePool,
+    /// every reported region reserved, host-bridge windows and dma-range gaps included, for a
+    /// platform device too (issue 21 Q12).
+    ReserveEveryRegion,
+    /// the head bounce's clean taken as LINK-06's formula applied to the slot (the slot's own
+    /// granule) instead of `slot - pad` (issue 21 Q6).
+    HeadCleanAtSlotGranule,
+    /// a link with `DMA_NONE` (or an invalid direction) refused by the DMA layer itself, before
+    /// the page table sees it (issue 21 Q13).
+    RefuseDmaNoneEarly,
+    /// the zero-length head bounce mapped as one whole granule (issue 21 Q19).
+    ZeroLengthBounceMapsGranule,
 }
 
 /// A platform seen through a bug: forwards everything, bending one call.
@@ -45,15 +69,34 @@ struct Bent<'a> {
 
 impl Platform for Bent<'_> {
     fn facts(&self) -> PlatformFacts {
-        self.inner.facts()
+        let mut f = self.inner.facts();
+        if self.bug == Bug::KmallocClassesIgnorePool {
+            f.swiotlb = true;
+        }
+        f
     }
     fn reserved_region(&self, index: u32) -> Option<Region> {
-        self.inner.reserved_region(index)
+        let r = self.inner.reserved_region(index);
+        match r {
+            Some(mut r) if self.bug == Bug::ReserveEveryRegion => {
+                r.kind = RegionKind::Reserved;
+                Some(r)
+            }
+            _ => r,
+        }
     }
     fn current_cpu(&self) -> u32 {
         self.inner.current_cpu()
     }
     fn iommu_map(&mut self, iova: u64, phys: u64, len: u64, prot: Prot) -> i32 {
+        let len = if self.bug == Bug::ZeroLengthBounceMapsGranule
+            && len == 0
+            && self.inner.is_bounce(phys)
+        {
+            self.inner.facts().granule()
+        } else {
+            len
+        };
         let prot = if self.bug == Bug::WrongProtBits {
             let rw = prot.0 & 3;
             Prot((prot.0 & !3) | ((rw & 1) << 1) | ((rw & 2) >> 1))
@@ -84,6 +127,14 @@ impl Platform for Bent<'_> {
         if self.bug == Bug::NoCacheClean {
             return;
         }
+        let g = self.inner.facts().granule();
+        let up = phys.next_multiple_of(g);
+        if self.bug == Bug::HeadCleanAtSlotGranule
+            && !self.inner.is_bounce(phys)
+            && self.inner.is_bounce(up)
+        {
+            return self.inner.sync_for_device(up, len, dir);
+        }
         self.inner.sync_for_device(phys, len, dir)
     }
     fn sync_for_cpu(&mut self, phys: u64, len: u64, dir: Dir) {
@@ -106,6 +157,10 @@ impl Platform for Bent<'_> {
     fn bounce_free(&mut self, slot: u64, len: u64) {
         if self.bug == Bug::NoBounceRelease {
             return;
+        }
+        if self.bug == Bug::BounceFreeWholeGranule {
+            let g = self.inner.facts().granule();
+            return self.inner.bounce_free(slot & !(g - 1), g);
         }
         self.inner.bounce_free(slot, len)
     }
@@ -142,7 +197,11 @@ struct Mutant {
 
 impl DmaApi for Mutant {
     fn probe(&mut self, p: &mut dyn Platform) -> i32 {
-        self.reference.probe(p)
+        let mut bent = Bent {
+            inner: p,
+            bug: self.bug,
+        };
+        self.reference.probe(&mut bent)
     }
     fn iova_try_alloc(
         &mut self,
@@ -174,12 +233,26 @@ impl DmaApi for Mutant {
         if self.bug == Bug::LinkPanics {
             panic!("mutant link panics on purpose");
         }
+        if self.bug == Bug::RefuseDmaNoneEarly && dir.0 > 2 {
+            return -errno::EINVAL;
+        }
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
         };
-        self.reference
-            .iova_link(&mut bent, s, phys, offset, size, dir, attrs)
+        let ret = self
+            .reference
+            .iova_link(&mut bent, s, phys, offset, size, dir, attrs);
+        let checks = [
+            -errno::EIO,
+            -errno::EOPNOTSUPP,
+            -errno::EPERM,
+            -errno::ENOMEM,
+        ];
+        if self.bug == Bug::UnwindEvenWhenNothingMapped && ret != 0 && !checks.contains(&ret) {
+            self.reference.iova_unlink(p, s, offset, 0, dir, attrs);
+        }
+        ret
     }
     fn iova_sync(&mut self, p: &mut dyn Platform, s: &IovaState, offset: u64, size: u64) -> i32 {
         let mut bent = Bent {
@@ -197,6 +270,18 @@ impl DmaApi for Mutant {
         dir: Dir,
         attrs: Attrs,
     ) {
+        if self.bug == Bug::EmptyUnlinkSkipsWalk && size == 0 {
+            // Only the fast part of UNLINK-01, as if the walk had no piece to visit.
+            let g = p.facts().granule();
+            let addr = s.addr + offset;
+            let pad = addr & (g - 1);
+            let len = (pad + g - 1) & !(g - 1);
+            let unmapped = p.iommu_unmap(addr - pad, len);
+            if unmapped != 0 {
+                p.iotlb_sync(addr - pad, unmapped);
+            }
+            return;
+        }
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
@@ -424,6 +509,102 @@ fn a_leaked_bounce_slot_is_caught() {
             (Semantic, "swiotlb-nvme-worked-example"),
             (Semantic, "swiotlb-pool-full-unwinds-own-range-b1"),
             (Semantic, "swiotlb-untrusted-no-min-align-enxio"),
+        ],
+    );
+}
+
+#[test]
+fn an_unwind_after_nothing_mapped_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::UnwindEvenWhenNothingMapped,
+        ResultClass::Fail,
+        &[(Linux, "swiotlb-middle-fails-first-no-unwind")],
+    );
+}
+
+#[test]
+fn bounce_free_of_the_granule_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::BounceFreeWholeGranule,
+        ResultClass::Fail,
+        &[
+            (Linux, "swiotlb-head-bounced-middle-fails-flag-stays"),
+            (Linux, "swiotlb-tail-map-fails-noncoherent"),
+            (Linux, "swiotlb-unlink-part-of-bounced-tail"),
+        ],
+    );
+}
+
+#[test]
+fn an_empty_unlink_without_its_walk_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::EmptyUnlinkSkipsWalk,
+        ResultClass::Fail,
+        &[(Linux, "unlink-zero-size-slow-path-one-piece")],
+    );
+}
+
+#[test]
+fn kmalloc_classes_that_ignore_the_pool_are_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::KmallocClassesIgnorePool,
+        ResultClass::Fail,
+        &[
+            (Semantic, "link-kmalloc-no-pool-no-bounce"),
+            (Linux, "link-kmalloc-no-pool-no-bounce"),
+        ],
+    );
+}
+
+#[test]
+fn reserving_bridge_regions_for_a_platform_device_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::ReserveEveryRegion,
+        ResultClass::Fail,
+        &[(
+            Linux,
+            "iova-pcie-preset-platform-device-ignores-bridge-regions",
+        )],
+    );
+}
+
+#[test]
+fn a_head_clean_of_the_slot_granule_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::HeadCleanAtSlotGranule,
+        ResultClass::Fail,
+        &[(Linux, "swiotlb-kmalloc-unaligned-head-einval")],
+    );
+}
+
+#[test]
+fn a_dma_none_refused_before_the_page_table_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::RefuseDmaNoneEarly,
+        ResultClass::Fail,
+        &[(Linux, "link-zero-size-aligned-io-pgtable-arm")],
+    );
+}
+
+#[test]
+fn a_zero_length_bounce_mapping_a_granule_is_caught() {
+    use Profile::*;
+    assert_caught(
+        Bug::ZeroLengthBounceMapsGranule,
+        ResultClass::Fail,
+        &[
+            (Linux, "swiotlb-zero-length-unaligned-iommupt"),
+            (
+                Linux,
+                "swiotlb-zero-length-unaligned-io-pgtable-arm-leaks-slot",
+            ),
         ],
     );
 }

@@ -103,11 +103,14 @@ pub fn check(vector: &Vector, run: &Run) -> Vec<Mismatch> {
                 ),
             ));
         }
-        if last > limit {
+        // TRYALLOC-07 item 2 holds at granule resolution: the last granule must start at or
+        // below the limit (alloc_iova_fast takes `limit >> shift` as the last usable pfn).
+        let last_granule = last - last % g;
+        if last_granule > limit {
             out.push(bad(
                 "invariant TRYALLOC-07",
                 format!(
-                    "reservation {}..={} ends above the device limit {}",
+                    "reservation {}..={} has a granule above the device limit {}",
                     hex(base),
                     hex(last),
                     hex(limit)

@@ -54,6 +54,10 @@ pub struct Preset {
     pub seg_boundary_mask: Option<u64>,
     pub needs_sync_map: bool,
     pub oas_bits: u32,
+    /// The page-table format can express a write-only PTE (VT-d second stage, AMD v1); false
+    /// where a `FROM_DEVICE` link is readable too (io-pgtable-arm stage 1, x86_64 first stage,
+    /// riscv). PROT-01. Presets without translation state false.
+    pub write_only_pte: bool,
     #[serde(default)]
     pub reserved: Vec<ReservedSpec>,
 }
@@ -214,8 +218,8 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
         dma_mask: o.dma_mask.unwrap_or(p.dma_mask),
         bus_dma_limit: o.bus_dma_limit.unwrap_or(p.bus_dma_limit),
         min_align_mask: o.min_align_mask.unwrap_or(p.min_align_mask),
-        cache_line: p.cache_line,
-        swiotlb: p.swiotlb,
+        cache_line: o.cache_line.unwrap_or(p.cache_line),
+        swiotlb: o.swiotlb.unwrap_or(p.swiotlb),
         kmalloc_bounce: p.kmalloc_bounce,
         iommu_dma_config: p.iommu_dma_config,
         nr_cpus: o.nr_cpus.unwrap_or(p.nr_cpus),
@@ -230,6 +234,7 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
         ),
         swiotlb_force: o.swiotlb_force.unwrap_or(false),
         dma_offset: o.dma_offset.unwrap_or(0),
+        write_only_pte: p.write_only_pte,
     };
     let reserved = p
         .reserved
@@ -245,8 +250,10 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
                 RegionName::Direct => RegionKind::Direct,
             },
         })
-        // PCI host-bridge windows are reserved only for PCI devices (iova_reserve_pci_windows).
-        .filter(|r| facts.pci || r.kind != RegionKind::PciWindow)
+        // Every region is reported, with its kind; reserving host-bridge windows and
+        // dma-range gaps only for a PCI device is the DMA layer's decision
+        // (`iova_reserve_iommu_regions` calls `iova_reserve_pci_windows` only if `dev_is_pci`),
+        // IOVA-05.
         .collect();
     MachineConfig {
         facts,
@@ -255,7 +262,7 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
         oas_bits: p.oas_bits,
         // Linux's geometry for the pool size and the CPU count; the kernel's page size is the
         // granule when that is larger than 4 KiB (arm64 SMMUs take PAGE_SIZE as granule).
-        swiotlb: p.swiotlb.then(|| {
+        swiotlb: facts.swiotlb.then(|| {
             SwiotlbConfig::linux(
                 SWIOTLB_BASE,
                 o.swiotlb_nslabs.unwrap_or(SWIOTLB_NSLABS),

@@ -23,15 +23,23 @@ fn arch_dma_minalign(arch: Arch) -> u64 {
     }
 }
 
-/// `kmalloc_size_roundup` for the sizes that can reach it (below `2 * ARCH_DMA_MINALIGN`),
-/// with the kmalloc caches of a `CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC` kernel (8-byte minimum:
-/// 8, 16, 32, 64, 96, 128, 192, 256). Slab configuration can change these; this is the default.
-fn kmalloc_size_roundup(size: u64) -> u64 {
+/// `kmalloc_size_roundup` for the sizes that can reach it (below `2 * ARCH_DMA_MINALIGN`)
+/// (LINK-04). With a bounce pool, a `CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC` kernel creates its
+/// kmalloc caches at `ARCH_KMALLOC_MINALIGN` (8): 8, 16, 32, 64, 96, 128, 192, 256. Without a
+/// pool, `__kmalloc_minalign` is `dma_get_cache_alignment()` and `new_kmalloc_cache` rounds
+/// every cache up to it (`ALIGN(size, minalign)`), so every class is a multiple of the line.
+/// Size 0 gives 0 (kmalloc's `ZERO_SIZE_PTR`).
+fn kmalloc_size_roundup(size: u64, pool: bool, cache_line: u64) -> u64 {
     const CLASSES: [u64; 8] = [8, 16, 32, 64, 96, 128, 192, 256];
     if size == 0 {
         return 0;
     }
-    CLASSES.iter().copied().find(|&c| size <= c).unwrap_or(size)
+    let class = CLASSES.iter().copied().find(|&c| size <= c).unwrap_or(size);
+    if pool || cache_line <= 8 {
+        class
+    } else {
+        class.div_ceil(cache_line) * cache_line
+    }
 }
 
 /// Mirrors `dma_kmalloc_needs_bounce`: with `CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC`, a
@@ -44,7 +52,9 @@ pub fn dma_kmalloc_needs_bounce(dev: &Device, size: u64, dir: Dir) -> bool {
         return false;
     }
     let size_aligned = size >= 2 * arch_dma_minalign(facts.arch)
-        || kmalloc_size_roundup(size) & facts.cache_line.wrapping_sub(1) == 0;
+        || kmalloc_size_roundup(size, facts.swiotlb, facts.cache_line)
+            & facts.cache_line.wrapping_sub(1)
+            == 0;
     !size_aligned
 }
 
