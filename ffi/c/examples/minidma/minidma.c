@@ -136,8 +136,8 @@ static uint32_t prot_of(const struct dmaconf_device *d, uint32_t dir, uint64_t a
     return p;
 }
 
-/* kmalloc_size_roundup for sizes below 256. GUESS G-1: the generic kmalloc caches
- * 8, 16, 32, 64, 96, 128, 192, 256. */
+/* kmalloc_size_roundup below 2 x ARCH_DMA_MINALIGN, with a bounce pool (LINK-04): the
+ * kmalloc caches 8, 16, 32, 64, 96, 128, 192, 256. */
 static uint64_t kmalloc_roundup(uint64_t size)
 {
     static const uint64_t cls[] = {8, 16, 32, 64, 96, 128, 192, 256};
@@ -150,20 +150,24 @@ static uint64_t kmalloc_roundup(uint64_t size)
     return size;
 }
 
-/* The kmalloc rule of LINK-04 (dma_kmalloc_needs_bounce). */
+/* The kmalloc rule of LINK-04 (dma_kmalloc_needs_bounce). Without a bounce pool every kmalloc
+ * cache is a multiple of cache_line, so the rule never applies. ARCH_DMA_MINALIGN is 128 on
+ * arm64 and 64 on riscv. */
 static int kmalloc_needs_bounce(const struct dmaconf_device *d, uint64_t size, uint32_t dir)
 {
-    if (d->f.coherent || !d->f.kmalloc_bounce || dir == DMACONF_DIR_TO_DEVICE)
+    uint64_t minalign = d->f.arch == DMACONF_ARCH_RISCV ? 64 : 128;
+    if (d->f.coherent || !d->f.kmalloc_bounce || dir == DMACONF_DIR_TO_DEVICE || !d->f.swiotlb)
         return 0;
-    if (size >= 256)
+    if (size >= 2 * minalign)
         return 0;
     return d->f.cache_line != 0 && kmalloc_roundup(size) % d->f.cache_line != 0;
 }
 
-/* LINK-04's first two conditions (dev_use_swiotlb). */
+/* LINK-04's first two conditions (dev_use_swiotlb). SWIOTLB is always built on iommu-dma;
+ * whether the pool exists is asked only when a bounce is attempted. */
 static int dev_use_swiotlb(const struct dmaconf_device *d, uint64_t size, uint32_t dir)
 {
-    return d->f.swiotlb && (d->f.untrusted || kmalloc_needs_bounce(d, size, dir));
+    return d->f.untrusted || kmalloc_needs_bounce(d, size, dir);
 }
 
 static uint64_t min_not_zero(uint64_t a, uint64_t b)
@@ -279,13 +283,16 @@ static int32_t md_probe(struct dmaconf_device *d)
     d->fq = (struct md_fq *)calloc(d->iovad.nr_cpus, sizeof *d->fq);
     if (!d->fq)
         return -DMACONF_ENOMEM;
-    /* GUESS G-12: the platform reports only the regions that apply to this device, so
-     * every region it reports is reserved, each widened to whole granules. */
+    /* The platform reports every region; host-bridge windows and dma-range gaps apply to a
+     * PCI device only. Each is widened to whole granules. */
     for (i = 0;; i++) {
         struct dmaconf_region r;
         memset(&r, 0, sizeof r);
         if (d->host->reserved_region(d->ctx, i, &r) != 0)
             break;
+        if (!d->f.pci &&
+            (r.kind == DMACONF_REGION_PCI_WINDOW || r.kind == DMACONF_REGION_DMA_RANGE_GAP))
+            continue;
         if (md_iovad_reserve(&d->iovad, r.start >> d->shift, r.end >> d->shift))
             return -DMACONF_ENOMEM;
     }
@@ -369,7 +376,7 @@ static void unlink_range(struct dmaconf_device *d, int flagged, uint64_t A, uint
     if (flagged || sync) {
         uint64_t pos = A, left = size;
         int whole = 1;
-        while (left > 0) {
+        do { /* at least one piece: size 0 is one piece of length 0 (UNLINK-02) */
             uint64_t piece = d->G - pad_of(d, pos), phys;
             if (piece > left)
                 piece = left;
@@ -384,13 +391,11 @@ static void unlink_range(struct dmaconf_device *d, int flagged, uint64_t A, uint
             if (h_is_bounce(d, phys)) { /* UNLINK-05 */
                 if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
                     copy_back(d, d->host->bounce_orig(d->ctx, phys), phys, piece);
-                /* GUESS G-4: bounce_free(the piece's address, the piece's length) */
                 h_bounce_free(d, phys, piece);
             }
             pos += piece;
             left -= piece;
-        }
-        /* GUESS G-10: a walk with no piece still ends with the barrier */
+        } while (left > 0);
         if (whole && sync)
             h_barrier(d);
     }
@@ -401,37 +406,42 @@ static void unlink_range(struct dmaconf_device *d, int flagged, uint64_t A, uint
         h_iotlb_sync(d, A - pad, unmapped);
 }
 
-/* One bounced end of LINK-09: reserve, copy in, zero the padding (untrusted), clean, map
- * one granule, set the flag. */
-static int32_t bounce_and_link(struct dmaconf_device *d, struct dmaconf_iova_state *st,
-                               uint64_t iova, uint64_t phys, uint64_t size, uint32_t dir,
-                               uint64_t attrs)
+/* Steps 1-4 of LINK-09's bounce: no pool, reserve, copy in, zero the untrusted padding.
+ * Also the streaming bounce of STREAM-01. Returns 0 and the slot, or -ENOMEM. */
+static int32_t bounce_in(struct dmaconf_device *d, uint64_t orig, uint64_t n, uint64_t *slot)
 {
-    uint64_t pad = pad_of(d, phys), slot = 0;
-    int32_t r;
-    if (h_bounce_alloc(d, phys, size, d->G - 1, &slot) != 0)
+    if (!d->f.swiotlb) /* no pool: nothing is logged */
+        return -DMACONF_ENOMEM;
+    if (h_bounce_alloc(d, orig, n, d->G - 1, slot) != 0)
         return -DMACONF_ENOMEM;
     d->need_sync = 1; /* GUESS G-23: any bounce clears the skip-sync flag (STREAM-06) */
-    h_copy(d, slot, phys, size);
-    if (d->f.untrusted) {
-        /* GUESS G-3: copy, then the fill before, then the fill after */
-        uint64_t g = slot & ~(d->G - 1), e = slot + size;
-        h_fill(d, g, slot - g);
+    h_copy(d, *slot, orig, n);
+    if (d->f.untrusted) { /* one fill per non-empty side */
+        uint64_t q = pad_of(d, *slot), e = *slot + n;
+        h_fill(d, *slot - q, q);
         h_fill(d, e, align_up(d, e) - e);
     }
-    /* GUESS G-6: "that granule" is the one mapped, (slot - pad, G) */
-    if (!d->f.coherent && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
-        h_for_device(d, slot - pad, d->G, dir);
-    r = h_map(d, iova - pad, slot - pad, d->G, prot_of(d, dir, attrs));
-    if (r != 0) {
-        /* GUESS G-5: no sync_for_cpu before this copy-back, only copy_back's barrier */
-        if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
-            copy_back(d, phys, slot, size);
-        h_bounce_free(d, slot, size);
-        return r;
-    }
-    st->size |= FLAG; /* STATE-04 */
     return 0;
+}
+
+/* LINK-09's bounce of n bytes at orig into the IOVA granule at I with start pad sp: steps
+ * 1-6 (the map of the slot, its release on failure). The caller sets the flag. */
+static int32_t bounce_and_link(struct dmaconf_device *d, uint64_t I, uint64_t orig, uint64_t n,
+                               uint64_t sp, uint32_t dir, uint64_t attrs)
+{
+    uint64_t slot = 0, len = align_up(d, n);
+    int32_t r = bounce_in(d, orig, n, &slot);
+    if (r)
+        return r;
+    if (!d->f.coherent && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
+        h_for_device(d, slot - sp, len, dir);
+    r = h_map(d, I, slot - sp, len, prot_of(d, dir, attrs));
+    if (r != 0) { /* release as UNLINK-05 does for one piece: no sync_for_cpu */
+        if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
+            copy_back(d, orig, slot, n);
+        h_bounce_free(d, slot, n);
+    }
+    return r;
 }
 
 /* LINK-09: bounce the unaligned head and tail, map the aligned middle. */
@@ -444,9 +454,10 @@ static int32_t link_swiotlb(struct dmaconf_device *d, struct dmaconf_iova_state 
     int32_t r;
     if (pad) {
         uint64_t h = d->G - pad < size ? d->G - pad : size;
-        r = bounce_and_link(d, st, A, phys, h, dir, attrs);
+        r = bounce_and_link(d, A - pad, phys, h, pad, dir, attrs);
         if (r)
             return r;
+        st->size |= FLAG; /* STATE-04 */
         mapped = h;
         if (mapped == size)
             return 0;
@@ -459,14 +470,15 @@ static int32_t link_swiotlb(struct dmaconf_device *d, struct dmaconf_iova_state 
         mapped += middle;
     }
     if (end_pad) {
-        r = bounce_and_link(d, st, A + mapped, phys + mapped, end_pad, dir, attrs);
+        r = bounce_and_link(d, A + mapped, phys + mapped, end_pad, 0, dir, attrs);
         if (r)
             goto unwind;
+        st->size |= FLAG;
     }
     return 0;
 unwind:
-    /* GUESS G-2: the unlink runs even when nothing was mapped yet (mapped == 0) */
-    unlink_range(d, (st->size & FLAG) != 0, A, mapped, dir, attrs);
+    if (mapped) /* nothing mapped: no unlink at all */
+        unlink_range(d, (st->size & FLAG) != 0, A, mapped, dir, attrs);
     return r;
 }
 
@@ -561,9 +573,9 @@ static void fq_queue(struct dmaconf_device *d, uint64_t iova, uint64_t len)
     struct md_fq *q = &d->fq[h_cpu(d) % d->iovad.nr_cpus];
     struct md_fq_entry *e;
     fq_ring_free(d, q);
-    /* GUESS G-15: per-CPU queues; a full queue (256 entries) is flushed before the add;
-     * the timer is armed only by a queueing that finds it off. */
-    if (q->count == MD_FQ_SIZE) {
+    /* Per-CPU rings of 256 slots, full at 255 entries; a full ring is flushed before the
+     * add; only a queueing that finds the timer off arms it. */
+    if (q->count == MD_FQ_SIZE - 1) {
         fq_flush(d);
         fq_ring_free(d, q);
     }
@@ -574,7 +586,8 @@ static void fq_queue(struct dmaconf_device *d, uint64_t iova, uint64_t len)
     q->count++;
     if (!d->fq_timer_on) {
         d->fq_timer_on = 1;
-        d->fq_deadline = d->host->now_ns(d->ctx) + MD_FQ_TIMEOUT_NS;
+        /* jiffies at HZ = 250: 10 ms is 3 ticks, counted from the tick the arming falls in */
+        d->fq_deadline = (d->host->now_ns(d->ctx) / MD_TICK_NS + MD_FQ_TIMEOUT_TICKS) * MD_TICK_NS;
     }
 }
 
@@ -638,22 +651,16 @@ static uint64_t iommu_map_phys(struct dmaconf_device *d, uint64_t phys, uint64_t
 {
     uint64_t target = phys, slot = 0, dma;
     int bounced = 0;
-    /* STREAM-01 with LINK-04's bounce decision; MMIO is mapped directly (LINK-04 note).
-     * GUESS G-7: an unaligned mapping bounces whole, into a granule-aligned slot, with the
-     * untrusted padding zeroed up to the granule ends. */
+    /* STREAM-01 with LINK-04's bounce decision: an unaligned mapping bounces whole; MMIO is
+     * mapped directly. */
+    if (attrs & DMACONF_ATTR_CC_SHARED) /* STREAM-17 */
+        return ERR;
     if (!(attrs & DMACONF_ATTR_MMIO) && dev_use_swiotlb(d, size, dir) &&
         ((phys | size) & (d->G - 1))) {
-        if (attrs & DMACONF_ATTR_REQUIRE_COHERENT) /* GUESS G-25 */
+        if (attrs & DMACONF_ATTR_REQUIRE_COHERENT) /* refused silently */
             return ERR;
-        if (h_bounce_alloc(d, phys, size, d->G - 1, &slot) != 0)
+        if (bounce_in(d, phys, size, &slot) != 0)
             return ERR;
-        d->need_sync = 1;
-        h_copy(d, slot, phys, size);
-        if (d->f.untrusted) {
-            uint64_t g = slot & ~(d->G - 1), e = slot + size;
-            h_fill(d, g, slot - g);
-            h_fill(d, e, align_up(d, e) - e);
-        }
         target = slot;
         bounced = 1;
     }
@@ -674,6 +681,8 @@ static void iommu_unmap_phys(struct dmaconf_device *d, uint64_t addr, uint64_t s
                              uint32_t dir, uint64_t attrs)
 {
     uint64_t phys;
+    if (attrs & DMACONF_ATTR_CC_SHARED) /* STREAM-17 */
+        return;
     if (attrs & (DMACONF_ATTR_MMIO | DMACONF_ATTR_REQUIRE_COHERENT)) { /* STREAM-03 */
         iommu_unmap_one(d, addr, size);
         return;
@@ -688,7 +697,7 @@ static void iommu_unmap_phys(struct dmaconf_device *d, uint64_t addr, uint64_t s
         h_barrier(d);
     }
     iommu_unmap_one(d, addr, size);
-    /* GUESS G-7: a bounce is copied back and released after the unmap */
+    /* the bounce is copied back and released after the invalidation (STREAM-03) */
     if (h_is_bounce(d, phys)) {
         if (copies_back(dir) && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC))
             copy_back(d, d->host->bounce_orig(d->ctx, phys), phys, size);
@@ -708,7 +717,7 @@ static int direct_capable(const struct dmaconf_device *d, uint64_t dma, uint64_t
 
 /* swiotlb_map on dma-direct: a slot with the pool's own alignment, copy in, clean. */
 static uint64_t direct_bounce(struct dmaconf_device *d, uint64_t phys, uint64_t size,
-                              uint32_t dir, uint64_t attrs, int barrier)
+                              uint32_t dir, uint64_t attrs)
 {
     uint64_t slot = 0, dma;
     if (h_bounce_alloc(d, phys, size, 0, &slot) != 0)
@@ -723,8 +732,7 @@ static uint64_t direct_bounce(struct dmaconf_device *d, uint64_t phys, uint64_t 
     }
     if (!d->f.coherent && !(attrs & DMACONF_ATTR_SKIP_CPU_SYNC)) {
         h_for_device(d, slot, size, dir);
-        if (barrier)
-            h_barrier(d);
+        h_barrier(d); /* swiotlb_map completes its own clean, also inside a list (STREAM-15) */
     }
     return dma;
 }
@@ -737,14 +745,14 @@ static uint64_t direct_map(struct dmaconf_device *d, uint64_t phys, uint64_t siz
     if (d->f.swiotlb_force) { /* STREAM-15 */
         if (attrs & (DMACONF_ATTR_MMIO | DMACONF_ATTR_REQUIRE_COHERENT))
             return ERR;
-        return direct_bounce(d, phys, size, dir, attrs, barrier);
+        return direct_bounce(d, phys, size, dir, attrs);
     }
     /* GUESS G-27: the dma_range_map offset applies to MMIO too */
     dma = has_bus ? phys - d->f.dma_offset : 0;
     if (!has_bus || !direct_capable(d, dma, size)) {
-        /* GUESS G-16: REQUIRE_COHERENT refuses the bounce, with the overflow WARN */
+        /* STREAM-05: REQUIRE_COHERENT refuses the bounce, with the overflow WARN */
         if (!(attrs & (DMACONF_ATTR_MMIO | DMACONF_ATTR_REQUIRE_COHERENT)) && d->f.swiotlb)
-            return direct_bounce(d, phys, size, dir, attrs, barrier);
+            return direct_bounce(d, phys, size, dir, attrs);
         h_warn(d, DMACONF_WARN_DIRECT_OVERFLOW);
         return ERR;
     }
@@ -901,8 +909,6 @@ int md_sg_use_swiotlb(struct dmaconf_device *d, const struct dmaconf_sg_entry *s
                       uint32_t nents, uint32_t dir)
 {
     uint32_t i;
-    if (!d->f.swiotlb)
-        return 0;
     if (d->f.untrusted)
         return 1;
     for (i = 0; i < nents; i++)

@@ -12,7 +12,8 @@
 #define MD_RCACHE_MAX_GRANULES 32 /* IOVA-01: below this, sizes round to a power of two */
 #define MD_MAG_SIZE 127          /* IOVA-04: entries per magazine */
 #define MD_FQ_SIZE 256           /* STREAM-04: slots of a per-CPU flush queue */
-#define MD_FQ_TIMEOUT_NS 10000000ull /* STREAM-04: 10 ms */
+#define MD_TICK_NS 4000000ull     /* one jiffy at HZ = 250 (spec/1-platform.md, Time) */
+#define MD_FQ_TIMEOUT_TICKS 3     /* STREAM-04: msecs_to_jiffies(10) at HZ = 250 */
 
 struct md_node {
     uint64_t lo, hi; /* inclusive pfns */

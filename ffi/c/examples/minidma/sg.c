@@ -62,6 +62,7 @@ static int32_t map_sg_iommu(struct dmaconf_device *d, struct dmaconf_sg_entry *s
              cur_len = 0, max_len = d->f.max_seg_size;
     uint32_t prot = md_sg_prot(d, dir, attrs), i;
     int32_t prev = -1, seg = -1, ret = 0;
+    int broken = 0;
     struct lay *l;
 
     if (md_sg_use_swiotlb(d, segs, nents, dir))
@@ -89,11 +90,10 @@ static int32_t map_sg_iommu(struct dmaconf_device *d, struct dmaconf_sg_entry *s
         }
         l[i].off = segs[i].phys & (G - 1);
         slen = (segs[i].len + l[i].off + G - 1) & ~(G - 1);
-        /* STREAM-09. GUESS G-14a: the entry crosses a boundary when its aligned length is
-         * longer than the distance from the running IOVA length to the next boundary; the
-         * padding goes to the previous IOVA-mapped entry (bus entries are skipped). */
+        /* STREAM-09: padding up to the next boundary, given to the previous IOVA-mapped
+         * entry (bus-address entries take no part) */
         pad_len = (mask - iova_len + 1) & mask;
-        if (pad_len && pad_len < slen && prev >= 0) {
+        if (pad_len && pad_len < slen - 1 && prev >= 0) {
             l[prev].mlen += pad_len;
             iova_len += pad_len;
         }
@@ -108,14 +108,17 @@ static int32_t map_sg_iommu(struct dmaconf_device *d, struct dmaconf_sg_entry *s
             goto out;
         }
     }
-    /* one iommu_map per run of physically contiguous entries, at consecutive IOVAs */
+    /* one iommu_map per run of physically contiguous entries, at consecutive IOVAs; a
+     * bus-address entry ends the run before it (STREAM-08) */
     cur = iova;
     for (i = 0; i < nents; i++) {
         uint64_t p;
-        if (l[i].is_bus)
+        if (l[i].is_bus) {
+            broken = 1;
             continue;
+        }
         p = segs[i].phys - l[i].off;
-        if (run_len && run_phys + run_len == p) {
+        if (run_len && !broken && run_phys + run_len == p) {
             run_len += l[i].mlen;
         } else {
             if (run_len && d->host->iommu_map(d->ctx, run_iova, run_phys, run_len, prot) != 0)
@@ -124,6 +127,7 @@ static int32_t map_sg_iommu(struct dmaconf_device *d, struct dmaconf_sg_entry *s
             run_phys = p;
             run_len = l[i].mlen;
         }
+        broken = 0;
         cur += l[i].mlen;
     }
     if (run_len && d->host->iommu_map(d->ctx, run_iova, run_phys, run_len, prot) != 0)
@@ -163,7 +167,7 @@ static int32_t map_sg_iommu(struct dmaconf_device *d, struct dmaconf_sg_entry *s
     return seg + 1;
 
 map_failed:
-    /* GUESS G-14c: unmap what the list mapped so far, invalidate it at once, free. */
+    /* STREAM-08: a synchronous unmap of what was mapped, then the IOVA back, -EINVAL */
     if (run_iova > iova) {
         uint64_t n = d->host->iommu_unmap(d->ctx, iova, run_iova - iova);
         if (n)
@@ -183,6 +187,7 @@ static int32_t map_sg_direct(struct dmaconf_device *d, struct dmaconf_sg_entry *
 {
     uint32_t i, j;
     int32_t ret;
+    int any_mapped = 0;
     for (i = 0; i < nents; i++) {
         uint32_t t = d->host->p2p_type(d->ctx, segs[i].phys);
         uint64_t dma;
@@ -204,9 +209,11 @@ static int32_t map_sg_direct(struct dmaconf_device *d, struct dmaconf_sg_entry *
         segs[i].dma_address = dma;
         segs[i].dma_len = segs[i].len;
         segs[i].flags = 0;
+        any_mapped = 1;
     }
-    /* GUESS G-28: the one barrier comes when the entries had cache maintenance */
-    if (copies_cpu(d, attrs) && !(attrs & DMACONF_ATTR_MMIO))
+    /* STREAM-10: one barrier after the last entry on a non-coherent device. GUESS G-28: when
+     * some entry was not a bus address, as for the unmap. */
+    if (!d->f.coherent && any_mapped)
         d->host->sync_barrier(d->ctx);
     return (int32_t)nents;
 fail:
@@ -236,15 +243,17 @@ void md_unmap_sg(struct dmaconf_device *d, struct dmaconf_sg_entry *segs, uint32
     int started = 0;
     if (!segs || nents == 0)
         return;
-    if (!md_sg_on_iommu(d)) { /* STREAM-10: entry by entry, one barrier */
+    if (!md_sg_on_iommu(d)) { /* STREAM-10: entry by entry, one barrier at the end */
+        int any = 0;
         for (i = 0; i < nents; i++) {
             if (segs[i].flags & DMACONF_SG_DMA_BUS_ADDRESS)
                 continue;
             if (segs[i].dma_address == ERR)
                 continue;
             md_sg_direct_unmap(d, segs[i].dma_address, segs[i].dma_len, dir, attrs);
+            any = 1;
         }
-        if (copies_cpu(d, attrs) && !(attrs & DMACONF_ATTR_MMIO))
+        if (!d->f.coherent && any)
             d->host->sync_barrier(d->ctx);
         return;
     }
@@ -260,8 +269,8 @@ void md_unmap_sg(struct dmaconf_device *d, struct dmaconf_sg_entry *segs, uint32
             d->host->sync_for_cpu(d->ctx, segs[i].phys, segs[i].len, dir);
         d->host->sync_barrier(d->ctx);
     }
-    /* GUESS G-14b: from the first non-bus segment to the end of the last non-empty,
-     * non-bus one */
+    /* STREAM-08: from the first non-bus segment to the end of the last non-bus one before
+     * the first empty segment */
     for (i = 0; i < nents; i++) {
         if (segs[i].flags & DMACONF_SG_DMA_BUS_ADDRESS)
             continue;
