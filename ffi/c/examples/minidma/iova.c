@@ -194,7 +194,7 @@ again:
     ok = high >= s && cand >= low;
     if (!ok) {
         if (first && retry_pfn < E) {
-            /* GUESS G-20: "at or above E" is the first node whose hi reaches E. */
+            /* from the lowest node whose hi reaches E (IOVA-02) */
             int found;
             first = 0;
             low = retry_pfn + 1;
@@ -243,8 +243,8 @@ static int rcache_get(struct md_iovad *d, unsigned bucket, uint32_t cpu, uint64_
     uint64_t pfn;
     if (E < s)
         return 0;
-    /* GUESS G-11: a pop swaps in "previous" only when "loaded" is empty, and takes a
-     * parked magazine from the depot only when both are. */
+    /* IOVA-04: swap in "previous" only when "loaded" is empty; take a parked magazine
+     * from the depot only when both are. */
     if (cr->loaded->n == 0) {
         if (cr->prev->n > 0) {
             struct md_magazine *t = cr->loaded;
@@ -301,7 +301,7 @@ static void mag_drain(struct md_iovad *d, struct md_magazine *m)
     m->n = 0;
 }
 
-/* GUESS G-11: the flush empties, CPU by CPU, each bucket's loaded then previous magazine
+/* IOVA-04: the flush empties, CPU by CPU, each bucket's loaded then previous magazine
  * (oldest entry first), then every bucket's depot. */
 static void rcache_flush_all(struct md_iovad *d)
 {

@@ -69,7 +69,7 @@ static void h_copy(struct dmaconf_device *d, uint64_t dst, uint64_t src, uint64_
 }
 static void h_fill(struct dmaconf_device *d, uint64_t dst, uint64_t len)
 {
-    if (len) /* GUESS G-3: a zero-length padding side is no fill at all */
+    if (len) /* LINK-09: a zero-length padding side is no fill at all */
         d->host->fill(d->ctx, dst, 0, len);
 }
 static void h_warn(struct dmaconf_device *d, uint32_t code)
@@ -414,7 +414,7 @@ static int32_t bounce_in(struct dmaconf_device *d, uint64_t orig, uint64_t n, ui
         return -DMACONF_ENOMEM;
     if (h_bounce_alloc(d, orig, n, d->G - 1, slot) != 0)
         return -DMACONF_ENOMEM;
-    d->need_sync = 1; /* GUESS G-23: any bounce clears the skip-sync flag (STREAM-06) */
+    d->need_sync = 1; /* GUESS G-23: any bounce, a link's too, clears skip-sync (STREAM-06) */
     h_copy(d, *slot, orig, n);
     if (d->f.untrusted) { /* one fill per non-empty side */
         uint64_t q = pad_of(d, *slot), e = *slot + n;
@@ -487,7 +487,7 @@ static int32_t md_link(struct dmaconf_device *d, struct dmaconf_iova_state *st, 
 {
     if (!d->f.iommu_dma_config) /* TRYALLOC-03 stub */
         return -DMACONF_EOPNOTSUPP;
-    if (!domain(d)) /* GUESS G-18: not on iommu-dma (Linux dereferences NULL) */
+    if (!domain(d)) /* misuse no_reservation: undefined, an error is allowed (§1.6) */
         return -DMACONF_EOPNOTSUPP;
     if (pad_of(d, phys) && offset) { /* LINK-01 */
         h_warn(d, DMACONF_WARN_LINK_UNALIGNED_AT_OFFSET);
