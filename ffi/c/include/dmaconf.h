@@ -11,6 +11,9 @@
 #define DMACONF_H
 
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /**
  * ABI major version. A host refuses a plug-in whose `abi_major` differs from its own.
@@ -21,7 +24,7 @@
  * ABI minor version. Minors only append members to the tables; either side reads only the
  * members that fit in the other side's `struct_size`.
  */
-#define DMACONF_ABI_MINOR 0
+#define DMACONF_ABI_MINOR 1
 
 /**
  * Capability: the two-step IOVA calls (`dma_iova_try_alloc` ... `dma_iova_free`).
@@ -135,6 +138,26 @@
 #define DMACONF_WARN_DIRECT_OVERFLOW 12
 
 /**
+ * io-pgtable-arm: a map over a live PTE (`-EEXIST` path). Since minor 1.
+ */
+#define DMACONF_WARN_MAP_EXISTS 13
+
+/**
+ * io-pgtable-arm: a map beyond the input address size (`-ERANGE` path). Since minor 1.
+ */
+#define DMACONF_WARN_MAP_OUT_OF_RANGE 14
+
+/**
+ * io-pgtable-arm: an unmap of a missing entry. Since minor 1.
+ */
+#define DMACONF_WARN_UNMAP_MISSING 15
+
+/**
+ * io-pgtable-arm: an unmap of part of a block (leaf) entry. Since minor 1.
+ */
+#define DMACONF_WARN_UNMAP_PARTIAL_LEAF 16
+
+/**
  * `enum pci_p2pdma_map_type`, Linux numbering (`dmaconf_host.p2p_type`).
  */
 #define DMACONF_P2P_UNKNOWN 0
@@ -231,8 +254,9 @@
 #define DMACONF_EREMOTEIO 121
 
 /**
- * The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host. Owner:
- * the plug-in; created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
+ * The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host: the
+ * plug-in defines `struct dmaconf_device { ... }` in its own source. Owner: the plug-in;
+ * created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
  */
 struct dmaconf_device;
 
@@ -416,6 +440,16 @@ struct dmaconf_facts {
    * STREAM-16.
    */
   uint64_t dma_offset;
+  /**
+   * The page-table format can express a PTE the device may write but not read (0/1;
+   * PROT-01). Since minor 1: a host of minor 0 leaves it unwritten, so a plug-in reads it
+   * only when the returned `struct_size` covers it.
+   */
+  uint32_t write_only_pte;
+  /**
+   * Zero. Ignored.
+   */
+  uint32_t reserved2;
 };
 
 /**
@@ -426,9 +460,12 @@ struct dmaconf_facts {
  * Threads: a plug-in calls these functions only during a call the host made into it
  * (`create`, `probe`, `iova_*`, `map_*` ...; never during `destroy`), on that call's thread.
  * Every member is non-NULL in a table whose `struct_size` covers it. A host function never
- * unwinds or longjmps into the plug-in. Arguments the host cannot honour (a length that wraps
- * the address space, a slot it never handed out) are refused as spec/8-c-abi.md § "Host
- * checks" says, and the vector is reported as a harness error naming the call.
+ * unwinds or longjmps into the plug-in. A violation (a range `[start, start + len)` that wraps
+ * past 2^64, a NULL out pointer, a slot outside every bounce pool, a call outside a host call:
+ * spec/8-c-abi.md § 8.9) is refused: the function returns at once (-DMACONF_EINVAL,
+ * 0 or nothing) without touching the platform, every later host call in the same plug-in call
+ * is refused too, and when the plug-in returns the host ends the vector's run as a harness
+ * error naming the member and the argument.
  */
 struct dmaconf_host {
   /**
@@ -448,13 +485,13 @@ struct dmaconf_host {
    */
   uint32_t reserved;
   /**
-   * Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`).
-   * Returns 0, or -DMACONF_EINVAL when `out` is NULL or `out->struct_size` is below 8.
+   * Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`) and
+   * returns 0. A NULL `out` or an `out->struct_size` below 8 is a violation.
    */
   int32_t (*facts)(void *host_ctx, struct dmaconf_facts *out);
   /**
    * Writes the `index`-th reserved region into `*out` and returns 0; returns
-   * -DMACONF_ENOENT past the last one (and -DMACONF_EINVAL when `out` is NULL).
+   * -DMACONF_ENOENT past the last one. A NULL `out` is a violation.
    */
   int32_t (*reserved_region)(void *host_ctx, uint32_t index, struct dmaconf_region *out);
   /**
@@ -505,11 +542,12 @@ struct dmaconf_host {
   /**
    * The slot search of `swiotlb_tbl_map_single`: on success writes the bounce address to
    * `*slot` (owner: the plug-in, written during the call only) and returns 0; else -errno.
-   * Does not copy.
+   * Does not copy. A NULL `slot` is a violation.
    */
   int32_t (*bounce_alloc)(void *host_ctx, uint64_t orig, uint64_t len, uint64_t alloc_align_mask, uint64_t min_align_mask, uint64_t *slot);
   /**
-   * `swiotlb_release_slots` of an allocation `bounce_alloc` returned.
+   * `swiotlb_release_slots` of an allocation `bounce_alloc` returned. A `slot` outside every
+   * bounce pool is a violation.
    */
   void (*bounce_free)(void *host_ctx, uint64_t slot, uint64_t len);
   /**
@@ -702,14 +740,10 @@ struct dmaconf_plugin {
  */
 typedef const struct dmaconf_plugin *(*dmaconf_plugin_entry_fn)(void);
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /**
- * The one symbol a plug-in exports (spec/8-c-abi.md § "Entry point"). Returns the plug-in's
- * table, or NULL when the plug-in cannot serve this process. Called once per load, from the
- * host's main thread, before anything else; the table and its strings must stay valid and
+ * The one symbol a plug-in exports (spec/8-c-abi.md § 8.3). Returns the plug-in's
+ * table, or NULL when the plug-in cannot serve this process. Called once per load, by the
+ * thread that loads the library, before anything else; the table and its strings must stay valid and
  * unchanged until the library is unloaded.
  */
 const struct dmaconf_plugin *dmaconf_plugin_entry(void);

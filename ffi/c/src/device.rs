@@ -1,6 +1,6 @@
 //! One plug-in device as a `DmaApi`: each method lends its `&mut dyn Platform` to the host
 //! table for the duration of one call into C (`host.rs`), and keeps the `DmaApi` defaults for
-//! the optional members the plug-in left NULL (`spec/8-c-abi.md` § "Optional members").
+//! the optional members the plug-in left NULL (`spec/8-c-abi.md` § 8.4).
 
 use std::ffi::c_void;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //!
 //! `host_ctx` is a [`HostCell`]. While the host is inside a call into the plug-in, the cell
 //! points at that call's `&mut dyn Platform`; outside, it points nowhere and any callback is a
-//! violation. Every callback checks what it can (`spec/8-c-abi.md` § "Host checks"), runs the
+//! violation. Every callback checks what it can (`spec/8-c-abi.md` § 8.9), runs the
 //! platform under `catch_unwind` (nothing unwinds into C), and on a violation records it in the
 //! cell and returns a refusal value; the device then ends the run (`device.rs`).
 
@@ -148,6 +148,8 @@ pub(crate) fn c_facts(f: &PlatformFacts) -> dmaconf_facts {
         swiotlb_force: f.swiotlb_force.into(),
         reserved: 0,
         dma_offset: f.dma_offset,
+        write_only_pte: f.write_only_pte.into(),
+        reserved2: 0,
     }
 }
 

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use dmaconf_engine::door::Door;
-use dmaconf_engine::exec::{EndView, Execution, Run, Stop};
+use dmaconf_engine::exec::{Execution, Stop};
 use dmaconf_engine::model::Vector;
 use dmaconf_engine::preset::Presets;
 use dmaconf_engine::Implementation;
@@ -77,7 +77,7 @@ impl CPlugin {
         Implementation::new(self.name(), &self.capabilities(), move || plugin.device())
     }
     /// ABI violations the host caught since the last call (each ends its run: `spec/8-c-abi.md`
-    /// § "Host checks"), oldest first.
+    /// § 8.9), oldest first.
     pub fn take_violations(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.violations.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -150,30 +150,5 @@ impl Door for CDoor {
 
 /// One run per platform choice, each stopped with `reason` before it started.
 fn harness_everywhere(vector: &Vector, reason: &str) -> Execution {
-    let mut presets: Vec<String> = vector
-        .platform
-        .as_ref()
-        .map(|p| p.0.iter().map(|c| c.preset.clone()).collect())
-        .unwrap_or_default();
-    if presets.is_empty() {
-        presets.push("-".into());
-    }
-    Execution {
-        runs: presets
-            .into_iter()
-            .map(|preset| Run {
-                preset,
-                observes: None,
-                buffers: Default::default(),
-                steps: Vec::new(),
-                end: EndView::default(),
-                stop: Stop::Harness(reason.to_string()),
-                facts: None,
-                reserved: Vec::new(),
-                buffer_places: Default::default(),
-                mapping_count: 0,
-                bounce_count: 0,
-            })
-            .collect(),
-    }
+    Execution::stopped(vector, Stop::Harness(reason.to_string()))
 }

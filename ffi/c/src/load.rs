@@ -1,4 +1,4 @@
-//! Loading and checking a plug-in (`spec/8-c-abi.md` § "Loading").
+//! Loading and checking a plug-in (`spec/8-c-abi.md` § 8.3).
 
 use std::ffi::{c_char, CStr};
 use std::mem::{align_of, size_of, MaybeUninit};
@@ -58,7 +58,7 @@ pub(crate) struct Plugin {
     pub table: dmaconf_plugin,
     /// Held for the table's function pointers: unloading it would leave them dangling.
     _library: libloading::Library,
-    /// One call into the plug-in at a time (`spec/8-c-abi.md` § "Threads").
+    /// One call into the plug-in at a time (`spec/8-c-abi.md` § 8.7).
     pub calls: Mutex<()>,
     /// ABI violations the host caught (`host.rs`), taken by the door after each vector.
     pub violations: Mutex<Vec<String>>,
@@ -71,7 +71,7 @@ unsafe impl Send for Plugin {}
 // SAFETY: as for `Send`: every call through the table takes the `calls` lock.
 unsafe impl Sync for Plugin {}
 
-/// Loads the plug-in at `path` and checks its table (`spec/8-c-abi.md` § "Loading").
+/// Loads the plug-in at `path` and checks its table (`spec/8-c-abi.md` § 8.3).
 pub fn load(path: &Path) -> Result<super::CPlugin, LoadError> {
     // dlopen searches the library path for a bare name; the user means the file.
     let path = std::fs::canonicalize(path).map_err(|e| LoadError::Unloadable {

@@ -176,6 +176,27 @@ fn absurd_host_calls_end_the_vector_as_harness_errors() {
     }
 }
 
+/// A `create` that fails ends each run as a harness error with the errno; nothing is left
+/// half-made (no device to destroy), and the run goes on.
+#[test]
+fn create_failure_is_a_harness_error() {
+    let suite = common::suite();
+    let door = CDoor::new(&common::fixture("plugin", &["CREATE_FAILS"]));
+    let report = run(&suite, &door, &["*"]);
+    assert_eq!(report.vectors.len(), suite.vectors.len(), "the run went on");
+    for (p, (class, reason)) in classes(&report, VECTOR) {
+        assert_eq!(class, ResultClass::HarnessError, "{p}: {reason}");
+        assert!(
+            reason.contains("plug-in `fixture` `create` failed with -ENOMEM"),
+            "{p}: {reason}"
+        );
+    }
+    assert!(report
+        .vectors
+        .iter()
+        .all(|v| v.results.values().all(|r| r.class != ResultClass::Crash)));
+}
+
 /// An IOMMU map at an unaligned IOVA is not refused by the host: Linux's IOMMU core answers it
 /// with an errno, the machine models that, and the reference relies on it
 /// (`wl-tso-unaligned-frag-falls-back`). The stray failed map is an event the vector does not
@@ -239,4 +260,73 @@ fn header_compiles_as_cxx() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The C compiler lays out every ABI struct exactly as the committed layout snapshot (taken
+/// from Rust's `offset_of!`) says: a program built from `dmaconf.h` prints each struct's size,
+/// alignment and member offsets in the snapshot's own format, and the two must be equal.
+#[test]
+fn c_compiler_agrees_with_the_layout_snapshot() {
+    let snap_path = common::root().join("ffi/c/abi/tests/snapshots/layout__struct_layouts.snap");
+    let snap = std::fs::read_to_string(&snap_path).expect("the layout snapshot");
+    // insta's header is the part between the first two `---` lines.
+    let body: Vec<&str> = snap
+        .splitn(3, "---\n")
+        .nth(2)
+        .expect("a snapshot body")
+        .lines()
+        .filter(|l| l.starts_with("struct ") || l.starts_with(' '))
+        .collect();
+    assert!(body.len() > 50, "the snapshot lists the structs");
+    let mut c = String::from(
+        "#include <stddef.h>\n#include <stdio.h>\n#include \"dmaconf.h\"\n\
+         #define ALIGN(t) offsetof(struct { char c; t x; }, x)\nint main(void)\n{\n",
+    );
+    let mut current = String::new();
+    for line in &body {
+        if let Some(rest) = line.strip_prefix("struct ") {
+            current = rest.split(':').next().unwrap_or_default().to_string();
+            c.push_str(&format!(
+                "\tprintf(\"struct {current}: size %u align %u\\n\", (unsigned)sizeof(struct {current}), (unsigned)ALIGN(struct {current}));\n"
+            ));
+        } else {
+            let field = line.split_whitespace().nth(1).expect("offset and member");
+            c.push_str(&format!(
+                "\tprintf(\"  %4u {field}\\n\", (unsigned)offsetof(struct {current}, {field}));\n"
+            ));
+        }
+    }
+    c.push_str("\treturn 0;\n}\n");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-fixtures");
+    std::fs::create_dir_all(&dir).expect("create the fixture directory");
+    let src = dir.join("layout.c");
+    let exe = dir.join("layout");
+    std::fs::write(&src, c).expect("write layout.c");
+    let compiler = cc::Build::new()
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .target(env!("TARGET_TRIPLE"))
+        .host(env!("TARGET_TRIPLE"))
+        .opt_level(0)
+        .get_compiler();
+    let out = compiler
+        .to_command()
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o"])
+        .arg(&exe)
+        .arg("-I")
+        .arg(common::root().join("ffi/c/include"))
+        .arg(&src)
+        .output()
+        .expect("run the C compiler");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = std::process::Command::new(&exe)
+        .output()
+        .expect("run the layout program");
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    let printed: Vec<&str> = printed.lines().collect();
+    assert_eq!(printed, body, "C and the snapshot disagree");
 }

@@ -425,6 +425,8 @@ fn make_run(vector: &Vector, c: &Compiled, out: &RunOut) -> Run {
         buffer_places: BTreeMap::new(),
         mapping_count: out.end_maps.unwrap_or(0),
         bounce_count: 0,
+        // The guest's pool moves between boots; the door does not read its base yet.
+        pool: None,
     };
     if !out.errors.is_empty() {
         run.stop = Stop::Harness(format!(
@@ -768,6 +770,8 @@ impl Door for KernelDoor {
                     buffer_places: BTreeMap::new(),
                     mapping_count: 0,
                     bounce_count: 0,
+                    // The guest's pool moves between boots; the door does not read its base yet.
+                    pool: None,
                 };
                 runs.push(match p {
                     Plan::NotSupported(why) => stopped(Stop::NotSupported(why.clone())),
@@ -825,6 +829,8 @@ impl Door for KernelDoor {
                 buffer_places: BTreeMap::new(),
                 mapping_count: 0,
                 bounce_count: 0,
+                // The guest's pool moves between boots; the door does not read its base yet.
+                pool: None,
             }],
         })
     }

@@ -119,6 +119,12 @@ fn machine_fits(choice: &PlatformChoice, c: &MachineConfig) -> Result<&'static s
     if !f.swiotlb {
         why.push("the boot has SWIOTLB (RAM above 4 GiB)".into());
     }
+    if !f.write_only_pte {
+        why.push(
+            "QEMU's VT-d runs in legacy mode: a second-stage page table, which has write-only PTEs"
+                .into(),
+        );
+    }
     let reserved: Vec<(u64, u64, RegionKind)> = c
         .reserved
         .iter()
@@ -554,4 +560,29 @@ pub fn program(v: usize, c: &Compiled) -> Vec<String> {
     out.push("end".into());
     out.push("@swiotlb".into());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A preset whose page table cannot express write-only PTEs (VT-d first stage) is not the
+    /// machine QEMU emulates, although every other fact matches: its PROT-01 vector would fault
+    /// on QEMU's legacy-mode VT-d where it expects a read to go through.
+    #[test]
+    fn first_stage_vtd_is_another_machine() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors");
+        let suite = dmaconf_engine::load_suite(&root);
+        let loaded = suite
+            .vectors
+            .iter()
+            .find(|l| l.id == "prot-from-device-readable-on-vtd-first-stage")
+            .expect("vector present");
+        let v = loaded.vector.as_ref().expect("vector parses");
+        let choice = &v.platform.as_ref().expect("platform").0[0];
+        match compile(v, choice, &suite.presets) {
+            Plan::NotSupported(why) => assert!(why.contains("legacy mode"), "{why}"),
+            other => panic!("expected not_supported, got {other:?}"),
+        }
+    }
 }

@@ -363,6 +363,13 @@ pub struct Facts {
     pub seg_boundary_mask: u64,
     pub swiotlb_force: bool,
     pub dma_offset: u64,
+    /// PROT-01. Absent from a peer that predates it: true, the facts' default.
+    #[serde(default = "yes")]
+    pub write_only_pte: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl From<PlatformFacts> for Facts {
@@ -392,6 +399,7 @@ impl From<PlatformFacts> for Facts {
             seg_boundary_mask: f.seg_boundary_mask,
             swiotlb_force: f.swiotlb_force,
             dma_offset: f.dma_offset,
+            write_only_pte: f.write_only_pte,
         }
     }
 }
@@ -443,6 +451,7 @@ impl TryFrom<Facts> for PlatformFacts {
             seg_boundary_mask: f.seg_boundary_mask,
             swiotlb_force: f.swiotlb_force,
             dma_offset: f.dma_offset,
+            write_only_pte: f.write_only_pte,
         })
     }
 }

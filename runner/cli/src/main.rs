@@ -71,8 +71,13 @@ enum Command {
         #[arg(long = "impl", default_value = "reference")]
         implementation: String,
     },
-    /// Check the suite itself: rule coverage, ids, schema validity and currency.
-    Lint,
+    /// Check the suite itself: rule coverage, ids, schema validity and currency; count the
+    /// vectors that say nowhere where their values come from (`derived:`).
+    Lint {
+        /// List the ids of the vectors without a `derived:` block.
+        #[arg(long)]
+        underived: bool,
+    },
     /// Print the JSON Schema of vector documents (committed as spec/vector.schema.json).
     Schema,
 }
@@ -104,19 +109,25 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Lint => {
+        Command::Lint { underived } => {
             let suite = load_suite(&root.join("vectors"));
             let r = lint::lint(&root, &suite);
             for e in &r.errors {
                 eprintln!("error: {e}");
             }
+            if underived {
+                for id in &r.underived {
+                    println!("underived: {id}");
+                }
+            }
             println!(
-                "lint: {} files, {} vectors, {} rules ({} listed untested), {} problems",
+                "lint: {} files, {} vectors, {} rules ({} listed untested), {} problems; {} vectors without a derivation",
                 r.files,
                 r.vectors,
                 r.rules,
                 r.untested,
-                r.errors.len()
+                r.errors.len(),
+                r.underived.len()
             );
             if r.errors.is_empty() {
                 ExitCode::SUCCESS

@@ -498,6 +498,7 @@ fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(),
             buffers: &run.buffer_places,
             states: trace.states_after.clone(),
             granule: run.facts.map(|f| f.granule()).unwrap_or(0),
+            pool: run.pool,
         };
         judge_step(j, step, trace, &exp, &sym).map_err(|e| format!("step {}: {e}", trace.index))?;
     }
@@ -695,6 +696,7 @@ fn judge_end(j: &mut Judge<'_>, vector: &Vector) -> Result<(), String> {
         buffers: &run.buffer_places,
         states: BTreeMap::new(),
         granule: 0,
+        pool: run.pool,
     };
     let mappings = run.mapping_count as u64;
     let m = j.graded(

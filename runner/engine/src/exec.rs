@@ -221,6 +221,10 @@ pub struct Run {
     pub mapping_count: usize,
     #[serde(skip)]
     pub bounce_count: usize,
+    /// The bounce pool's first slot, for `pool` in expressions (None: no pool, or the door
+    /// does not know where it lies).
+    #[serde(skip)]
+    pub pool: Option<u64>,
 }
 
 /// Everything the engine observed for one vector, one run per preset.
@@ -250,6 +254,7 @@ impl Execution {
             stop: stop.clone(),
             facts: None,
             reserved: Vec::new(),
+            pool: None,
             buffer_places: BTreeMap::new(),
             mapping_count: 0,
             bounce_count: 0,
@@ -265,6 +270,7 @@ pub struct RunSymbols<'a> {
     pub buffers: &'a BTreeMap<String, (u64, u64)>,
     pub states: BTreeMap<String, (u64, u64)>,
     pub granule: u64,
+    pub pool: Option<u64>,
 }
 
 impl Symbols for RunSymbols<'_> {
@@ -276,6 +282,9 @@ impl Symbols for RunSymbols<'_> {
     }
     fn granule(&self) -> u64 {
         self.granule
+    }
+    fn pool(&self) -> Option<u64> {
+        self.pool
     }
 }
 
@@ -376,6 +385,7 @@ struct Runner<'a> {
     buffers: BTreeMap<String, (u64, u64)>,
     fills: BTreeMap<String, u64>,
     granule: u64,
+    pool: Option<u64>,
     reservations: Vec<Reservation>,
     now_ns: u64,
     /// Scatterlists as the last `dma_map_sg` left them, for `dma_unmap_sg`.
@@ -403,6 +413,7 @@ fn execute_on(
         buffer_places: BTreeMap::new(),
         mapping_count: 0,
         bounce_count: 0,
+        pool: None,
     };
     let config = match presets.configure(choice) {
         Ok(c) => c,
@@ -412,6 +423,7 @@ fn execute_on(
         }
     };
     run.facts = Some(config.facts);
+    run.pool = config.swiotlb.as_ref().map(|s| s.base);
     // TRYALLOC-07 item 5: the regions that apply to this device. Host-bridge windows and
     // dma-range gaps exist only for a PCI device (IOVA-05).
     let pci_only = |k| matches!(k, RegionKind::PciWindow | RegionKind::DmaRangeGap);
@@ -475,6 +487,7 @@ fn execute_on(
         buffers,
         fills,
         granule,
+        pool: run.pool,
         reservations: Vec::new(),
         now_ns: 0,
         sg_lists: BTreeMap::new(),
@@ -550,6 +563,7 @@ impl Runner<'_> {
                 .map(|(k, s)| (k.clone(), (s.addr, s.size)))
                 .collect(),
             granule: self.granule,
+            pool: self.pool,
         }
     }
 

@@ -11,6 +11,10 @@ pub trait Symbols {
     fn state(&self, name: &str) -> Option<(u64, u64)>;
     /// The IOVA granule of the platform (0 when untranslated).
     fn granule(&self) -> u64;
+    /// Physical (and DMA) address of the first slot of the device's bounce pool, when the door
+    /// knows it (`pool` in expressions): the machine's pool is a model choice, the kernel's moves
+    /// between boots, so slot addresses are stated relative to it.
+    fn pool(&self) -> Option<u64>;
 }
 
 /// Evaluates an integer or an expression string to a 64-bit value.
@@ -71,6 +75,9 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
         }
         fn granule(&self) -> u64 {
             0
+        }
+        fn pool(&self) -> Option<u64> {
+            Some(0)
         }
     }
     let mut expect_term = true;
@@ -147,6 +154,11 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
     if t == "granule" {
         return Ok(symbols.granule());
     }
+    if t == "pool" {
+        return symbols.pool().ok_or_else(|| {
+            "`pool`: this run has no bounce pool whose base the door reports".to_string()
+        });
+    }
     let parts: Vec<&str> = t.split('.').collect();
     match parts.as_slice() {
         ["buf", name] => symbols
@@ -179,7 +191,7 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
             .map(|(_, size)| size & !dmaconf_platform::DMA_IOVA_USE_SWIOTLB)
             .ok_or_else(|| format!("no state `{state}` yet in this vector")),
         _ => Err(format!(
-            "unknown name `{t}` (use buf.NAME, buf.NAME.end, buf.NAME.size, STATE.addr, STATE.size, HANDLE.dma, LIST.N.dma, LIST.N.len or granule)"
+            "unknown name `{t}` (use buf.NAME, buf.NAME.end, buf.NAME.size, STATE.addr, STATE.size, HANDLE.dma, LIST.N.dma, LIST.N.len, granule or pool)"
         )),
     }
 }
@@ -199,6 +211,9 @@ mod tests {
         fn granule(&self) -> u64 {
             0x1000
         }
+        fn pool(&self) -> Option<u64> {
+            Some(0x8000_0000)
+        }
     }
 
     fn ev(s: &str) -> Result<u64, String> {
@@ -212,6 +227,7 @@ mod tests {
         assert_eq!(ev("s0.size"), Ok(0x2000));
         assert_eq!(ev("buf.a.end"), Ok(0x4000_2600));
         assert_eq!(ev("1_000"), Ok(1000));
+        assert_eq!(ev("pool + 0x600"), Ok(0x8000_0600));
     }
 
     #[test]

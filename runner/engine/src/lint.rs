@@ -19,6 +19,9 @@ pub struct LintReport {
     pub untested: usize,
     pub vectors: usize,
     pub files: usize,
+    /// Vectors with no `derived:` block: nothing in the file says where their values come from
+    /// (non-circularity, `spec/INTERPRETING.md` § "Derivation"). Reported, not an error yet.
+    pub underived: Vec<String>,
 }
 
 /// Rule IDs defined in `spec/*.md`: lines `#### AREA-NN — title`, with where each is defined.
@@ -44,6 +47,42 @@ pub fn spec_rules(spec: &Path) -> Result<BTreeMap<String, String>, String> {
         }
     }
     Ok(rules)
+}
+
+/// A vector's derivation: counted when absent; each item names at least one source, and a source
+/// that is a rule ID must be one `spec/` defines.
+fn check_derivation(v: &Vector, rules: &BTreeMap<String, String>, r: &mut LintReport, place: &str) {
+    if v.derived.is_empty() {
+        r.underived.push(v.id.clone());
+    }
+    for (i, d) in v.derived.iter().enumerate() {
+        if d.source.iter().all(|s| s.trim().is_empty()) {
+            r.errors.push(format!(
+                "{place}: vector `{}`: derived item {i} names no source",
+                v.id
+            ));
+        }
+        for s in &d.source {
+            if rule_id(s).is_some() && !rules.contains_key(s.trim()) {
+                r.errors.push(format!(
+                    "{place}: vector `{}`: derived from rule {}, which spec/ does not define",
+                    v.id,
+                    s.trim()
+                ));
+            }
+        }
+    }
+}
+
+/// `LINK-05` -> Some; anything else None.
+fn rule_id(s: &str) -> Option<&str> {
+    let s = s.trim();
+    let (area, num) = s.split_once('-')?;
+    (!area.is_empty()
+        && area.chars().all(|c| c.is_ascii_uppercase())
+        && num.len() == 2
+        && num.chars().all(|c| c.is_ascii_digit()))
+    .then_some(s)
 }
 
 /// `#### LINK-05 — title` -> `LINK-05`.
@@ -246,6 +285,7 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
                     cited.insert(rule.clone());
                 }
                 check_grades(v, &mut r.errors, &place);
+                check_derivation(v, &rules, &mut r, &place);
                 if let Some(m) = &v.misuse {
                     if !misuse_classes.contains(m) {
                         r.errors.push(format!(

@@ -74,6 +74,45 @@ pub struct Vector {
     /// End-state expectations; by default nothing may be left behind.
     #[serde(default)]
     pub end: Option<EndExpect>,
+    /// Where the expected values come from, worked out before the reference ran
+    /// (`spec/INTERPRETING.md` § "Derivation"). `dmaconf lint` counts the vectors without one.
+    #[serde(default)]
+    pub derived: Vec<Derivation>,
+}
+
+/// One source of a vector's expected values: how they were worked out and from what.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Derivation {
+    /// How the values were obtained.
+    pub by: DerivedBy,
+    /// What they were worked out from, one item each: a Linux source function as
+    /// `PATH:FUNCTION` (`drivers/iommu/dma-iommu.c:iommu_dma_iova_link_swiotlb`), a spec rule
+    /// ID (`LINK-09`), or a digest or report section (`KERNEL-FACTS §7.3`, `REAL-KERNEL §6`,
+    /// `reports/kernel-7.3.4.md`).
+    pub source: Vec<String>,
+    /// Which expectations this item covers when it is not all of them (`linux IOVAs`,
+    /// `slot addresses`).
+    #[serde(default)]
+    pub covers: Option<String>,
+    /// The kernel source the values were checked against (default: the release the rules
+    /// describe, 7.3).
+    #[serde(default)]
+    pub kernel: Option<String>,
+}
+
+/// How a vector's values were worked out. None of them is "the reference's output".
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DerivedBy {
+    /// By hand from the kernel source (and the spec text written from it).
+    Hand,
+    /// Observed on a real kernel (the kernel door, or a run recorded in REAL-KERNEL.md).
+    KernelRun,
+    /// From the rule text alone (semantic expectations with no Linux-specific value).
+    Spec,
+    /// By a generator that does not call the reference (a naive model, a script).
+    Generator,
 }
 
 /// A buffer: `size` bytes starting `offset` bytes into a page-aligned placement.

@@ -54,6 +54,10 @@ pub struct Preset {
     pub seg_boundary_mask: Option<u64>,
     pub needs_sync_map: bool,
     pub oas_bits: u32,
+    /// The page-table format can express a write-only PTE (VT-d second stage, AMD v1); false
+    /// where a `FROM_DEVICE` link is readable too (io-pgtable-arm stage 1, x86_64 first stage,
+    /// riscv). PROT-01. Presets without translation state false.
+    pub write_only_pte: bool,
     #[serde(default)]
     pub reserved: Vec<ReservedSpec>,
 }
@@ -230,6 +234,7 @@ fn lower(p: &Preset, o: &PlatformChoice) -> MachineConfig {
         ),
         swiotlb_force: o.swiotlb_force.unwrap_or(false),
         dma_offset: o.dma_offset.unwrap_or(0),
+        write_only_pte: p.write_only_pte,
     };
     let reserved = p
         .reserved

@@ -153,3 +153,36 @@ fn all_undefined_linux_expectations_are_an_error() {
     let e = errors(&tree("undef", RULES, "{}\n", &v, None));
     assert!(has(&e, "every linux expectation is `undefined`"), "{e:?}");
 }
+
+/// Vectors without `derived:` are counted (and listed), not errors; a derivation that names a
+/// rule spec/ does not define, or no source at all, is an error.
+#[test]
+fn derivations_are_counted_and_checked() {
+    let derived = |id: &str, source: &str| {
+        format!(
+            "---\nid: {id}\nrules: [TEST-01]\nwhy: test\nderived:\n  - {{by: hand, source: [{source}]}}\nsteps:\n  - dma_use_iova: {{state: s0}}\n    expect: {{ret: false}}\n"
+        )
+    };
+    let v = format!(
+        "{HEADER}{}{}{}",
+        derived("a", "include/linux/dma-mapping.h:dma_use_iova"),
+        vector("b", "TEST-02"),
+        derived("c", "TEST-01"),
+    );
+    let root = tree("derived", RULES, "{}\n", &v, None);
+    let suite = load_suite(&root.join("vectors"));
+    let r = lint::lint(&root, &suite);
+    let _ = fs::remove_dir_all(&root);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.underived, vec!["b".to_string()]);
+
+    let bad = format!(
+        "{HEADER}{}{}{}",
+        derived("a", "TEST-07"),
+        derived("b", "\"\""),
+        vector("c", "TEST-02"),
+    );
+    let e = errors(&tree("derived-bad", RULES, "{}\n", &bad, None));
+    assert!(has(&e, "derived from rule TEST-07"), "{e:?}");
+    assert!(has(&e, "derived item 0 names no source"), "{e:?}");
+}

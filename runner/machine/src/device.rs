@@ -78,7 +78,8 @@ struct Runs {
 /// A translated access: per granule, a live PTE (with `UnsyncedTranslation` while it is
 /// pending, and `StaleTranslation` when an older, different translation of that granule is
 /// still cached), else a stale translation (`StaleTranslation`), else an `Unmapped` fault.
-/// A read needs `IOMMU_READ`, a write `IOMMU_WRITE`, else a `Permission` fault. Faults and
+/// A read needs `IOMMU_READ` (or only `IOMMU_WRITE` where the format cannot express
+/// write-only, [`IoPageTable::readable`]), a write `IOMMU_WRITE`, else a `Permission` fault. Faults and
 /// hazards carry the first byte address of the granule the access touched.
 pub fn plan_translated(
     pt: &IoPageTable,
@@ -134,7 +135,12 @@ pub fn plan_translated(
             });
             break;
         };
-        if prot & need == 0 {
+        let allowed = if write {
+            prot & need != 0
+        } else {
+            pt.readable(prot)
+        };
+        if !allowed {
             plan.fault = Some(Fault {
                 iova: addr,
                 reason: FaultReason::Permission,

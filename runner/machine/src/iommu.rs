@@ -66,6 +66,9 @@ pub struct MapOutcome {
 pub struct UnmapOutcome {
     pub unmapped: u64,
     pub effects: Vec<PtEffect>,
+    /// WARNs the backend raised on the way, in order (io-pgtable-arm: a missing entry, a
+    /// partial large leaf).
+    pub warns: Vec<WarnCode>,
 }
 
 /// The IOMMU page table of one paging domain.
@@ -83,6 +86,8 @@ pub struct IoPageTable {
     ptes: BTreeMap<u64, Pte>,
     /// `tables[k]`: bases of the level-k tables that exist (index 0 unused).
     tables: Vec<BTreeSet<u64>>,
+    /// `PlatformFacts::write_only_pte`: a write-only PTE is not readable.
+    write_only_pte: bool,
 }
 
 /// Linux `GENMASK(h, 0)`.
@@ -165,7 +170,15 @@ impl IoPageTable {
             va_first: facts.aperture_start,
             va_last: facts.aperture_end,
             ptes: BTreeMap::new(),
+            write_only_pte: facts.write_only_pte,
         }
+    }
+
+    /// May the device read through a PTE of protection `prot`? `IOMMU_READ`, or `IOMMU_WRITE`
+    /// on a format that cannot express write-only (PROT-01: `arm_lpae_prot_to_pte` stage 1,
+    /// `x86_64_pt_iommu_set_prot`, `riscvpt_iommu_set_prot` make every present PTE readable).
+    pub fn readable(&self, prot: u32) -> bool {
+        prot & Prot::READ.0 != 0 || (!self.write_only_pte && prot & Prot::WRITE.0 != 0)
     }
 
     pub fn granule(&self) -> u64 {
@@ -366,8 +379,9 @@ impl IoPageTable {
 
     /// Models `__iommu_map_domain_pgtbl` driving io-pgtable-arm's `map_pages`: an alignment
     /// check (pr_err, -EINVAL), then one `map_pages` call per run of same-size pages that fits
-    /// one table, each checking the input/output range (WARN, -ERANGE) and the access bits
-    /// (-EINVAL, no WARN). A run installs all its entries or none. Length 0 maps nothing and
+    /// one table, each checking the input/output range (WARN `map_out_of_range`, -ERANGE), the
+    /// access bits (-EINVAL, no WARN) and existing leaves (WARN `map_exists`, -EEXIST). A run
+    /// installs all its entries or none. Length 0 maps nothing and
     /// succeeds (the loop never runs, so even prot 0 passes).
     fn map_arm(&mut self, iova: u64, phys: u64, len: u64, prot: u32, out: &mut MapOutcome) {
         // __iommu_map_domain_pgtbl's alignment check, with its "unaligned" error print (the
@@ -390,7 +404,9 @@ impl IoPageTable {
                 None => count,
             };
             let n = count.min(to_table_end);
+            // arm_lpae_map_pages: WARN_ON(iaext || paddr >> oas), -ERANGE.
             if va > self.va_last || self.oa_out_of_range(pa) {
+                out.warn = Some(WarnCode::MAP_OUT_OF_RANGE);
                 out.ret = -errno::ERANGE;
                 return;
             }
@@ -398,9 +414,11 @@ impl IoPageTable {
                 out.ret = -errno::EINVAL;
                 return;
             }
-            // The walk down meets a bigger leaf covering the run: -EEXIST.
+            // The walk down meets a bigger leaf covering the run: __arm_lpae_map WARNs (no SMMU
+            // driver sets IO_PGTABLE_QUIRK_NO_WARN) and returns -EEXIST.
             if let Some((_, pte)) = self.lookup(va) {
                 if self.level_of(pte.size) > level {
+                    out.warn = Some(WarnCode::MAP_EXISTS);
                     out.ret = -errno::EEXIST;
                     return;
                 }
@@ -413,6 +431,8 @@ impl IoPageTable {
                     .get(&slot)
                     .is_some_and(|p| self.level_of(p.size) == level)
                 {
+                    // arm_lpae_init_pte: a leaf already there, WARN and -EEXIST.
+                    out.warn = Some(WarnCode::MAP_EXISTS);
                     out.ret = -errno::EEXIST;
                     return;
                 }
@@ -453,6 +473,7 @@ impl IoPageTable {
         let mut out = UnmapOutcome {
             unmapped: 0,
             effects: Vec::new(),
+            warns: Vec::new(),
         };
         if self.bitmap == 0 {
             return out;
@@ -512,9 +533,11 @@ impl IoPageTable {
 
     /// Models `__iommu_unmap_domain_pgtbl` driving io-pgtable-arm's `unmap_pages`: iova and
     /// length must be granule-aligned (pr_err, 0). Each step picks a page size from the
-    /// alignment of the IOVA alone, then walks to that level: a missing table (WARN) or a
-    /// bigger leaf ("partial large IOPTE", WARN) ends the unmap; at the level, leaves are
-    /// cleared and tables are freed whole with an immediate walk flush, until a hole.
+    /// alignment of the IOVA alone, then walks to that level: a missing table (WARN
+    /// `unmap_missing`) or a bigger leaf ("partial large IOPTE", WARN `unmap_partial_leaf`) ends
+    /// the unmap; at the level, leaves are cleared and tables are freed whole with an immediate
+    /// walk flush, until a hole (WARN `unmap_missing`; the next step then meets the same hole
+    /// first and WARNs again, as `__iommu_unmap_domain_pgtbl` retries once before it stops).
     fn unmap_arm(&mut self, iova: u64, len: u64, out: &mut UnmapOutcome) {
         if (iova | len) & (self.granule - 1) != 0 {
             return;
@@ -530,10 +553,14 @@ impl IoPageTable {
             let level = self.level_of(size);
             if let Some((_, pte)) = self.lookup(cur) {
                 if self.level_of(pte.size) > level {
+                    // __arm_lpae_unmap: "Unmap of a partial large IOPTE is not allowed".
+                    out.warns.push(WarnCode::UNMAP_PARTIAL_LEAF);
                     return;
                 }
             }
             if (level + 1..=self.top()).any(|k| !self.tables[k].contains(&self.block(k, cur))) {
+                // __arm_lpae_unmap meets an empty entry on the walk down: WARN, 0.
+                out.warns.push(WarnCode::UNMAP_MISSING);
                 return;
             }
             let to_table_end = match self.levels.get(level + 1) {
@@ -557,6 +584,8 @@ impl IoPageTable {
                         len: size,
                     });
                 } else {
+                    // An empty entry at the level: WARN and stop (the first one returns 0).
+                    out.warns.push(WarnCode::UNMAP_MISSING);
                     break;
                 }
                 done += size;

@@ -374,6 +374,10 @@ impl Machine {
         let unmapped = if self.translated() {
             let out = self.pt.unmap(iova, len);
             self.apply(out.effects);
+            // The page table's WARNs come before the `unmap` tracepoint, as in __iommu_unmap.
+            for code in out.warns {
+                self.events.push(Event::Warn { code: code.name() });
+            }
             out.unmapped
         } else {
             0

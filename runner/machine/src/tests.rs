@@ -218,11 +218,13 @@ fn arm_partial_failure_rolls_back_whole_map_pages_runs() {
     let mut m = machine(PgtableBackend::IoPgtableArm, false);
     m.iommu_map(0x20_1000, 0x9_0000, 0x1000, RW);
     m.take_events();
-    // Run 1: 0x1fe000..0x200000 (ends its table) succeeds; run 2 meets 0x201000: -EEXIST.
+    // Run 1: 0x1fe000..0x200000 (ends its table) succeeds; run 2 meets 0x201000: -EEXIST,
+    // with arm_lpae_init_pte's WARN.
     assert_eq!(m.iommu_map(0x1f_e000, 0x5_0000, 0x4000, RW), -17);
     assert_eq!(
         m.take_events(),
         vec![
+            Event::Warn { code: "map_exists" },
             Event::IommuMap {
                 iova: 0x1f_e000,
                 phys: 0x5_0000,
@@ -425,6 +427,30 @@ fn device_faults_unmapped_and_permission() {
     // A write that succeeds lands in memory through the translation.
     assert_eq!(m.device_write(0x4010, &[9]).fault, None);
     assert_eq!(m.mem_read(0xa_0010, 1), vec![9]);
+}
+
+/// PROT-01: on a format that cannot express write-only (io-pgtable-arm stage 1,
+/// `arm_lpae_prot_to_pte`), a WRITE-only PTE is readable; a READ-only one still refuses writes.
+#[test]
+fn write_only_pte_readable_where_format_cannot_express_it() {
+    let mut f = facts(DomainType::Dma, PgtableBackend::IoPgtableArm);
+    f.write_only_pte = false;
+    let mut m = Machine::new(MachineConfig {
+        facts: f,
+        reserved: vec![],
+        needs_sync_map: false,
+        oas_bits: 48,
+        swiotlb: None,
+    });
+    m.mem_write(0xa_0000, &[4; 4]);
+    m.iommu_map(0x4000, 0xa_0000, 0x1000, Prot(2));
+    let r = m.device_read(0x4000, 2);
+    assert_eq!((r.data, r.fault), (Some(vec![4, 4]), None));
+    m.iommu_map(0x5000, 0xb_0000, 0x1000, R);
+    assert_eq!(
+        m.device_write(0x5000, &[1]).fault.map(|f| f.reason),
+        Some(FaultReason::Permission)
+    );
 }
 
 #[test]
@@ -767,4 +793,36 @@ fn io_pgtable_arm_misaligned_map_reports_map_unaligned() {
     let mut m = vtd();
     assert_eq!(m.iommu_map(0x1000, 0x7fff_ffc0, 0x1000, Prot(2)), -6);
     assert_eq!(names(&m.take_events()), vec!["iommu.map", "iommu.unmap"]);
+}
+
+/// io-pgtable-arm WARNs on every empty entry its unmap meets: a two-page unmap of one mapped
+/// page WARNs inside the run (`__arm_lpae_unmap` breaks) and again when the retry starts at the
+/// hole; both before the `unmap` tracepoint. iommupt stops silently.
+#[test]
+fn arm_unmap_of_a_hole_warns_twice() {
+    let mut m = machine(PgtableBackend::IoPgtableArm, false);
+    m.iommu_map(0x1000, 0x9_0000, 0x1000, RW);
+    m.take_events();
+    assert_eq!(m.iommu_unmap(0x1000, 0x2000), 0x1000);
+    assert_eq!(
+        m.take_events(),
+        vec![
+            Event::Warn {
+                code: "unmap_missing"
+            },
+            Event::Warn {
+                code: "unmap_missing"
+            },
+            Event::IommuUnmap {
+                iova: 0x1000,
+                len: 0x2000,
+                unmapped: 0x1000
+            },
+        ]
+    );
+    let mut pt = machine(PgtableBackend::Iommupt, false);
+    pt.iommu_map(0x1000, 0x9_0000, 0x1000, RW);
+    pt.take_events();
+    assert_eq!(pt.iommu_unmap(0x1000, 0x2000), 0x1000);
+    assert_eq!(pt.take_events().len(), 1);
 }

@@ -219,6 +219,18 @@ impl WarnCode {
     /// STREAM-05: dma-direct cannot reach the address and cannot bounce it ("DMA addr ...
     /// overflow").
     pub const DIRECT_OVERFLOW: WarnCode = WarnCode(12);
+    /// Raised by the page table (io-pgtable-arm): a map meets an existing leaf, -EEXIST
+    /// (`arm_lpae_init_pte`, `__arm_lpae_map`).
+    pub const MAP_EXISTS: WarnCode = WarnCode(13);
+    /// Raised by the page table (io-pgtable-arm): IOVA or physical address out of range,
+    /// -ERANGE (`arm_lpae_map_pages`).
+    pub const MAP_OUT_OF_RANGE: WarnCode = WarnCode(14);
+    /// Raised by the page table (io-pgtable-arm): an unmap meets an empty entry
+    /// (`__arm_lpae_unmap`).
+    pub const UNMAP_MISSING: WarnCode = WarnCode(15);
+    /// Raised by the page table (io-pgtable-arm): an unmap would split a large leaf
+    /// (`__arm_lpae_unmap`, `WARN_ONCE`).
+    pub const UNMAP_PARTIAL_LEAF: WarnCode = WarnCode(16);
 
     /// Every code, with its vector spelling. Keep in step with `spec/2-outcomes.md`.
     pub const ALL: &'static [(&'static str, WarnCode)] = &[
@@ -246,6 +258,10 @@ impl WarnCode {
         ),
         ("stream_unmap_short", WarnCode::STREAM_UNMAP_SHORT),
         ("direct_overflow", WarnCode::DIRECT_OVERFLOW),
+        ("map_exists", WarnCode::MAP_EXISTS),
+        ("map_out_of_range", WarnCode::MAP_OUT_OF_RANGE),
+        ("unmap_missing", WarnCode::UNMAP_MISSING),
+        ("unmap_partial_leaf", WarnCode::UNMAP_PARTIAL_LEAF),
     ];
 
     pub fn name(self) -> &'static str {
@@ -364,6 +380,13 @@ pub struct PlatformFacts {
     /// dma_offset` (a DT `dma-ranges` whose bus window sits below the CPU window; 0 = none).
     /// STREAM-16.
     pub dma_offset: u64,
+    /// The domain's page-table format can express a PTE the device may write but not read
+    /// (`IOMMU_WRITE` without `IOMMU_READ`, a `FROM_DEVICE` link). True for VT-d second stage
+    /// (`vtdss_pt_iommu_set_prot`: separate R and W bits) and AMD v1; false for io-pgtable-arm
+    /// stage 1 (`arm_lpae_prot_to_pte`: only a read-only AP bit), the x86_64 first-stage format
+    /// (`x86_64_pt_iommu_set_prot`: a present PTE is readable) and riscv (W implies R). Where
+    /// false, a write-only link is readable by the device too. PROT-01.
+    pub write_only_pte: bool,
 }
 
 impl Default for PlatformFacts {
@@ -397,6 +420,7 @@ impl Default for PlatformFacts {
             seg_boundary_mask: 0xFFFF_FFFF,
             swiotlb_force: false,
             dma_offset: 0,
+            write_only_pte: true,
         }
     }
 }

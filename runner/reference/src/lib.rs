@@ -279,6 +279,8 @@ impl DmaApi for Reference {
             return DMA_MAPPING_ERROR;
         }
         match &mut self.mode {
+            // STREAM-17: dma_map_phys refuses CC_SHARED when the device does not map directly.
+            Mode::IommuDma(_) if attrs.contains(Attrs::CC_SHARED) => DMA_MAPPING_ERROR,
             Mode::IommuDma(dev) => streaming::iommu_map_phys(dev, p, phys, size, dir, attrs),
             _ => streaming::direct_map_phys(&mut self.direct, p, phys, size, dir, attrs),
         }
@@ -288,6 +290,8 @@ impl DmaApi for Reference {
     fn unmap_phys(&mut self, p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, attrs: Attrs) {
         self.ensure_probed(p);
         match &mut self.mode {
+            // STREAM-17: dma_unmap_phys returns at once for CC_SHARED off dma-direct.
+            Mode::IommuDma(_) if attrs.contains(Attrs::CC_SHARED) => {}
             Mode::IommuDma(dev) => {
                 streaming::iommu_unmap_phys(dev, &mut self.fq, p, addr, size, dir, attrs)
             }
@@ -360,6 +364,13 @@ impl DmaApi for Reference {
                 !coherent || p.is_bounce(streaming::dma_to_phys(&p.facts(), addr))
             }
         }
+    }
+
+    /// STATE-02; mirrors both `dma_use_iova` inlines of include/linux/dma-mapping.h: with
+    /// `CONFIG_IOMMU_DMA` it reads the size word, without it the stub is false and never reads
+    /// the state (a stale state the stub try_alloc left alone still says false).
+    fn use_iova(&self, state: &IovaState) -> bool {
+        !matches!(self.mode, Mode::Stub) && dmaconf_platform::dma_use_iova(state)
     }
 
     /// STREAM-04: the flush queue's timer.

@@ -16,8 +16,25 @@ use crate::swiotlb::{dev_use_swiotlb, iova_unaligned, map_swiotlb, tbl_unmap_sin
 
 /// `IOVA_DEFAULT_FQ_SIZE`: per-CPU ring slots (one stays empty, so 255 entries fit).
 pub const FQ_SIZE: usize = 256;
-/// `IOVA_DEFAULT_FQ_TIMEOUT`: 10 ms.
-pub const FQ_TIMEOUT_NS: u64 = 10_000_000;
+/// `IOVA_DEFAULT_FQ_TIMEOUT`: 10 ms, turned into jiffies by `msecs_to_jiffies` when the timer
+/// is armed (`queue_iova`).
+pub const FQ_TIMEOUT_MS: u64 = 10;
+/// `CONFIG_HZ` the model assumes: 250, Debian's kernels on amd64 and arm64 (the kernel door's
+/// 7.3.4 config). A model assumption, stated in spec/1-platform.md § Time.
+pub const HZ: u64 = 250;
+/// One jiffy in ns; the machine's clock starts at 0, on a jiffy boundary.
+const JIFFY_NS: u64 = 1_000_000_000 / HZ;
+
+/// When a timer armed at `now_ns` for `ms` milliseconds fires: `mod_timer(jiffies +
+/// msecs_to_jiffies(ms))` expires on the tick where `jiffies` reaches that value
+/// (`msecs_to_jiffies` rounds up). At HZ=250 the 10 ms flush-queue timer fires 8 to 12 ms after
+/// it was armed, depending on where in its jiffy the arming fell.
+pub fn timer_expiry_ns(now_ns: u64, ms: u64) -> u64 {
+    let timeout = (ms * HZ).div_ceil(1000);
+    (now_ns / JIFFY_NS)
+        .saturating_add(timeout)
+        .saturating_mul(JIFFY_NS)
+}
 
 /// One flush-queue entry: an IOVA range unmapped but not yet invalidated.
 #[derive(Clone, Debug)]
@@ -72,7 +89,7 @@ impl FlushQueue {
             counter,
         });
         if self.timer.is_none() {
-            self.timer = Some(p.now_ns().saturating_add(FQ_TIMEOUT_NS));
+            self.timer = Some(timer_expiry_ns(p.now_ns(), FQ_TIMEOUT_MS));
         }
     }
 
@@ -468,4 +485,20 @@ pub fn sync_single(
 /// syncs are needed (a non-coherent device, or one that has bounced).
 pub fn need_unmap(iommu_dma: bool, facts: &PlatformFacts, direct: &Direct) -> bool {
     iommu_dma || !facts.coherent || direct.bounced
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use super::timer_expiry_ns;
+
+    /// STREAM-04 at HZ=250: msecs_to_jiffies(10) = 3 ticks of 4 ms, counted from the tick the
+    /// arming fell in, so the timer fires 8 (exclusive) to 12 ms later.
+    #[test]
+    fn fq_timer_fires_on_the_third_tick() {
+        assert_eq!(timer_expiry_ns(0, 10), 12_000_000);
+        assert_eq!(timer_expiry_ns(3_999_999, 10), 12_000_000);
+        assert_eq!(timer_expiry_ns(4_000_000, 10), 16_000_000);
+        // IOVA_SINGLE_FQ_TIMEOUT (s390's single queue): 1000 ms = 250 ticks.
+        assert_eq!(timer_expiry_ns(0, 1000), 1_000_000_000);
+    }
 }

@@ -9,7 +9,7 @@
 //! values, x86-64 / asm-generic numbering (the `DMACONF_E*` constants).
 //!
 //! Threads: the host calls a plug-in from one thread at a time, and a plug-in calls the host
-//! only on the thread and during the plug-in call the host made (`spec/8-c-abi.md` § "Threads").
+//! only on the thread and during the plug-in call the host made (`spec/8-c-abi.md` § 8.7).
 #![forbid(unsafe_code)]
 #![allow(non_camel_case_types)]
 
@@ -19,7 +19,7 @@ use std::ffi::{c_char, c_void};
 pub const DMACONF_ABI_MAJOR: u32 = 1;
 /// ABI minor version. Minors only append members to the tables; either side reads only the
 /// members that fit in the other side's `struct_size`.
-pub const DMACONF_ABI_MINOR: u32 = 0;
+pub const DMACONF_ABI_MINOR: u32 = 1;
 
 /// Capability: the two-step IOVA calls (`dma_iova_try_alloc` ... `dma_iova_free`).
 pub const DMACONF_CAP_IOVA_API: u64 = 1 << 0;
@@ -77,6 +77,14 @@ pub const DMACONF_WARN_STREAM_MIN_ALIGN_UNSUPPORTED: u32 = 9;
 pub const DMACONF_WARN_STREAM_UNMAP_UNTRANSLATED: u32 = 10;
 pub const DMACONF_WARN_STREAM_UNMAP_SHORT: u32 = 11;
 pub const DMACONF_WARN_DIRECT_OVERFLOW: u32 = 12;
+/// io-pgtable-arm: a map over a live PTE (`-EEXIST` path). Since minor 1.
+pub const DMACONF_WARN_MAP_EXISTS: u32 = 13;
+/// io-pgtable-arm: a map beyond the input address size (`-ERANGE` path). Since minor 1.
+pub const DMACONF_WARN_MAP_OUT_OF_RANGE: u32 = 14;
+/// io-pgtable-arm: an unmap of a missing entry. Since minor 1.
+pub const DMACONF_WARN_UNMAP_MISSING: u32 = 15;
+/// io-pgtable-arm: an unmap of part of a block (leaf) entry. Since minor 1.
+pub const DMACONF_WARN_UNMAP_PARTIAL_LEAF: u32 = 16;
 
 /// `enum pci_p2pdma_map_type`, Linux numbering (`dmaconf_host.p2p_type`).
 pub const DMACONF_P2P_UNKNOWN: u32 = 0;
@@ -238,10 +246,17 @@ pub struct dmaconf_facts {
     /// dma-direct's `dma_range_map` offset: `phys_to_dma(phys) = phys - dma_offset`.
     /// STREAM-16.
     pub dma_offset: u64,
+    /// The page-table format can express a PTE the device may write but not read (0/1;
+    /// PROT-01). Since minor 1: a host of minor 0 leaves it unwritten, so a plug-in reads it
+    /// only when the returned `struct_size` covers it.
+    pub write_only_pte: u32,
+    /// Zero. Ignored.
+    pub reserved2: u32,
 }
 
-/// The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host. Owner:
-/// the plug-in; created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
+/// The plug-in's per-vector device: one probe, one IOVA domain. Opaque to the host: the
+/// plug-in defines `struct dmaconf_device { ... }` in its own source. Owner: the plug-in;
+/// created by `dmaconf_plugin.create`, released by `dmaconf_plugin.destroy`.
 pub struct dmaconf_device {
     _opaque: (),
 }
@@ -253,9 +268,12 @@ pub struct dmaconf_device {
 /// Threads: a plug-in calls these functions only during a call the host made into it
 /// (`create`, `probe`, `iova_*`, `map_*` ...; never during `destroy`), on that call's thread.
 /// Every member is non-NULL in a table whose `struct_size` covers it. A host function never
-/// unwinds or longjmps into the plug-in. Arguments the host cannot honour (a length that wraps
-/// the address space, a slot it never handed out) are refused as spec/8-c-abi.md § "Host
-/// checks" says, and the vector is reported as a harness error naming the call.
+/// unwinds or longjmps into the plug-in. A violation (a range `[start, start + len)` that wraps
+/// past 2^64, a NULL out pointer, a slot outside every bounce pool, a call outside a host call:
+/// spec/8-c-abi.md § 8.9) is refused: the function returns at once (-DMACONF_EINVAL,
+/// 0 or nothing) without touching the platform, every later host call in the same plug-in call
+/// is refused too, and when the plug-in returns the host ends the vector's run as a harness
+/// error naming the member and the argument.
 #[repr(C)]
 pub struct dmaconf_host {
     /// `sizeof(struct dmaconf_host)` as the host built it; read members only below it.
@@ -266,11 +284,11 @@ pub struct dmaconf_host {
     pub abi_minor: u32,
     /// Zero.
     pub reserved: u32,
-    /// Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`).
-    /// Returns 0, or -DMACONF_EINVAL when `out` is NULL or `out->struct_size` is below 8.
+    /// Writes the device facts into `*out` (see `struct dmaconf_facts` for `struct_size`) and
+    /// returns 0. A NULL `out` or an `out->struct_size` below 8 is a violation.
     pub facts: Option<unsafe extern "C" fn(host_ctx: *mut c_void, out: *mut dmaconf_facts) -> i32>,
     /// Writes the `index`-th reserved region into `*out` and returns 0; returns
-    /// -DMACONF_ENOENT past the last one (and -DMACONF_EINVAL when `out` is NULL).
+    /// -DMACONF_ENOENT past the last one. A NULL `out` is a violation.
     pub reserved_region: Option<
         unsafe extern "C" fn(host_ctx: *mut c_void, index: u32, out: *mut dmaconf_region) -> i32,
     >,
@@ -311,7 +329,7 @@ pub struct dmaconf_host {
     pub sync_barrier: Option<unsafe extern "C" fn(host_ctx: *mut c_void)>,
     /// The slot search of `swiotlb_tbl_map_single`: on success writes the bounce address to
     /// `*slot` (owner: the plug-in, written during the call only) and returns 0; else -errno.
-    /// Does not copy.
+    /// Does not copy. A NULL `slot` is a violation.
     pub bounce_alloc: Option<
         unsafe extern "C" fn(
             host_ctx: *mut c_void,
@@ -322,7 +340,8 @@ pub struct dmaconf_host {
             slot: *mut u64,
         ) -> i32,
     >,
-    /// `swiotlb_release_slots` of an allocation `bounce_alloc` returned.
+    /// `swiotlb_release_slots` of an allocation `bounce_alloc` returned. A `slot` outside every
+    /// bounce pool is a violation.
     pub bounce_free: Option<unsafe extern "C" fn(host_ctx: *mut c_void, slot: u64, len: u64)>,
     /// `swiotlb_find_pool`: 1 when `phys` is inside a bounce pool, else 0.
     pub is_bounce: Option<unsafe extern "C" fn(host_ctx: *mut c_void, phys: u64) -> u32>,

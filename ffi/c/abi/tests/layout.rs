@@ -152,8 +152,8 @@ fn no_implicit_padding() {
     assert_eq!(size_of::<dmaconf_iova_state>(), 16);
     assert_eq!(size_of::<dmaconf_sg_entry>(), 4 * 8 + 2 * 4);
     assert_eq!(size_of::<dmaconf_region>(), 2 * 8 + 2 * 4);
-    // 10 u64 members and 16 u32 members.
-    assert_eq!(size_of::<dmaconf_facts>(), 10 * 8 + 16 * 4);
+    // 10 u64 members and 18 u32 members (minor 1 appended `write_only_pte` and a pad).
+    assert_eq!(size_of::<dmaconf_facts>(), 10 * 8 + 18 * 4);
     assert_eq!(size_of::<dmaconf_host>(), 16 + 22 * size_of::<usize>());
     assert_eq!(
         size_of::<dmaconf_plugin>(),
@@ -215,6 +215,10 @@ fn constants_are_the_platform_interfaces() {
         DMACONF_WARN_STREAM_UNMAP_UNTRANSLATED,
         DMACONF_WARN_STREAM_UNMAP_SHORT,
         DMACONF_WARN_DIRECT_OVERFLOW,
+        DMACONF_WARN_MAP_EXISTS,
+        DMACONF_WARN_MAP_OUT_OF_RANGE,
+        DMACONF_WARN_UNMAP_MISSING,
+        DMACONF_WARN_UNMAP_PARTIAL_LEAF,
     ];
     let platform_warns: Vec<u32> = WarnCode::ALL.iter().map(|(_, w)| w.0).collect();
     assert_eq!(warns.to_vec(), platform_warns);

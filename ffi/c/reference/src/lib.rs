@@ -6,7 +6,7 @@
 //!
 //! The reverse of `dmaconf-c`: there the host offers a `Platform` to C; here C's host table
 //! becomes a `Platform` for Rust. A panic never unwinds into the host: it aborts, which the
-//! host sees as a crash (spec/8-c-abi.md § "Errors").
+//! host sees as a crash (spec/8-c-abi.md § 8.8).
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -102,6 +102,9 @@ impl Platform for HostPlatform {
             seg_boundary_mask: f.seg_boundary_mask,
             swiotlb_force: f.swiotlb_force != 0,
             dma_offset: f.dma_offset,
+            // A host of minor 0 does not write it: assume what its preset default says.
+            write_only_pte: f.struct_size < std::mem::size_of::<dmaconf_facts>() as u32
+                || f.write_only_pte != 0,
         }
     }
     fn reserved_region(&self, index: u32) -> Option<Region> {

@@ -48,10 +48,20 @@ pub fn fixture(name: &str, defines: &[&str]) -> PathBuf {
         .target(env!("TARGET_TRIPLE"))
         .host(env!("TARGET_TRIPLE"))
         .get_compiler();
+    // Built under a private name and renamed into place: a library another test has loaded is
+    // never rewritten under it (a new inode replaces it).
+    let tmp = so.with_extension(
+        format!(
+            "so.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(['(', ')'], ""),
+    );
     let mut cmd: Command = compiler.to_command();
     cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
         .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
+        .arg(&tmp)
         .arg("-I")
         .arg(root().join("ffi/c/include"))
         .args(defines.iter().map(|d| format!("-D{d}")))
@@ -63,5 +73,6 @@ pub fn fixture(name: &str, defines: &[&str]) -> PathBuf {
         cmd,
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::rename(&tmp, &so).expect("move the fixture into place");
     so
 }

@@ -820,6 +820,10 @@ fn stubs_without_iommu_dma() {
     r.iova_free(&mut f, &s);
     assert!(f.take().is_empty());
     assert!(r.iova_domain().is_none());
+    // STATE-02: the stub dma_use_iova is false whatever the state holds; dma_iova_size (one
+    // inline for both builds) still reads it.
+    assert!(!r.use_iova(&s));
+    assert_eq!(r.iova_size(&s), 0x5678);
 }
 
 /// TRYALLOC-02: dma-direct and identity domains: the state is zeroed and try_alloc is false.
