@@ -19,6 +19,7 @@ from typing import List, Optional, Tuple
 
 from dmaconf.api import (
     ARCH_ARM64,
+    DMA_ATTR_CC_SHARED,
     DMA_ATTR_MMIO,
     DMA_ATTR_PRIVILEGED,
     DMA_ATTR_REQUIRE_COHERENT,
@@ -266,6 +267,7 @@ class SimpleDma:
         ret, slot = p.bounce_alloc(orig, n, self.G - 1, self.f.min_align_mask)
         if ret:
             return -ENOMEM
+        self.bounced_ever = True  # STREAM-06/13: any bounce clears the skip-sync flag
         self._fill_bounce(p, slot, orig, n)
         ret = self._map(p, iova, slot - sp, self._align(n), dir, attrs)
         if ret:
@@ -391,6 +393,10 @@ class SimpleDma:
         base = state.addr - pad
         self.space.give_back(base, base + self._align((state.size & ~DMA_IOVA_USE_SWIOTLB) + pad))  # FREE-01
 
+    def use_iova(self, state: IovaState) -> bool:
+        """STATE-02: the stub of a build without CONFIG_IOMMU_DMA is always false."""
+        return self.f.iommu_dma_config and state.size != 0
+
     # -- the streaming API -----------------------------------------------------------------
     def _needs_syncs(self) -> bool:
         """The device's skip-sync flag is clear: non-coherent, or bounced once (STREAM-06)."""
@@ -446,6 +452,8 @@ class SimpleDma:
 
     def map_phys(self, p: Platform, phys: int, size: int, dir: int, attrs: int) -> int:
         if self.iommu:
+            if attrs & DMA_ATTR_CC_SHARED:
+                return DMA_MAPPING_ERROR  # STREAM-17
             bounce = self._would_bounce(phys, size, dir) and not attrs & DMA_ATTR_MMIO
             if not bounce:
                 self._clean(p, phys, size, dir, attrs)
@@ -503,6 +511,8 @@ class SimpleDma:
             if p.is_bounce(phys):
                 self._release(p, phys, p.bounce_orig(phys), size, dir, attrs)
             return
+        if attrs & DMA_ATTR_CC_SHARED:
+            return  # STREAM-17
         phys = 0
         if not skip:
             phys = p.iova_to_phys(addr)

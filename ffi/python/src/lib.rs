@@ -275,6 +275,7 @@ impl PyDmaApi {
             kw.set_item("seg_boundary_mask", f.seg_boundary_mask)?;
             kw.set_item("swiotlb_force", f.swiotlb_force)?;
             kw.set_item("dma_offset", f.dma_offset)?;
+            kw.set_item("write_only_pte", f.write_only_pte)?;
             let facts = api.getattr("Facts")?.call((), Some(&kw))?;
             let regions = PyList::empty(py);
             let region = api.getattr("Region")?;

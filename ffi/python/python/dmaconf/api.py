@@ -83,6 +83,11 @@ WARN_CODES = {
     "stream_unmap_untranslated": 10,
     "stream_unmap_short": 11,
     "direct_overflow": 12,
+    # Raised by the machine's page table (io-pgtable-arm); an implementation has no reason to.
+    "map_exists": 13,
+    "map_out_of_range": 14,
+    "unmap_missing": 15,
+    "unmap_partial_leaf": 16,
 }
 
 # Capabilities an implementation may declare (spec/INTERPRETING.md § "Capabilities"); the
@@ -163,6 +168,7 @@ class Facts:
     seg_boundary_mask: int
     swiotlb_force: bool
     dma_offset: int
+    write_only_pte: bool
 
     @property
     def granule(self) -> int:
