@@ -729,8 +729,104 @@ fn run_suite_py(
     Ok((out, report.errors))
 }
 
+/// The vectors of the suite in `vectors_dir` without running them, for pytest's collection:
+/// `(id, file, line)` per vector, and the suite's problems outside any vector.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn list_vectors(vectors_dir: PathBuf) -> (Vec<(String, String, u64)>, Vec<String>) {
+    let suite = load_suite(&vectors_dir);
+    let vectors = suite
+        .vectors
+        .iter()
+        .map(|l| (l.id.clone(), l.file.display().to_string(), l.line))
+        .collect();
+    (vectors, suite.errors.iter().map(|e| e.to_string()).collect())
+}
+
+/// The expectations (baseline) file of TEAM.md's format 1, read by the engine's YAML reader so
+/// errors name file:line:column. Until the engine's own reader lands (branch `results`), this
+/// is the format's Python door: the pytest plugin applies it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectationsFile {
+    format: u32,
+    #[serde(default)]
+    #[allow(dead_code)] // informational
+    implementation: Option<String>,
+    expectations: Vec<ExpectationEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectationEntry {
+    id: dmaconf_engine::yaml::At<String>,
+    profile: ExpectedProfile,
+    result: ExpectedClass,
+    reason: String,
+    #[serde(default)]
+    #[allow(dead_code)] // informational
+    link: Option<String>,
+}
+
+#[derive(serde::Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ExpectedProfile {
+    Semantic,
+    Linux,
+}
+
+#[derive(serde::Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ExpectedClass {
+    Fail,
+    Crash,
+    Timeout,
+    NotSupported,
+    HarnessError,
+    Misuse,
+}
+
+/// `(id, line, profile, result, reason)` per entry; a file that does not parse raises
+/// `ValueError` naming file:line:column.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn load_expectations(path: PathBuf) -> PyResult<Vec<(String, u64, String, String, String)>> {
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| PyValueError::new_err(format!("{}: {e}", path.display())))?;
+    let file: ExpectationsFile = dmaconf_engine::yaml::parse_file(&path, &text)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if file.format != 1 {
+        return Err(PyValueError::new_err(format!(
+            "{}:1:1: expectations format {} (this dmaconf reads format 1)",
+            path.display(),
+            file.format
+        )));
+    }
+    Ok(file
+        .expectations
+        .into_iter()
+        .map(|e| {
+            let profile = match e.profile {
+                ExpectedProfile::Semantic => "semantic",
+                ExpectedProfile::Linux => "linux",
+            };
+            let class = match e.result {
+                ExpectedClass::Fail => "fail",
+                ExpectedClass::Crash => "crash",
+                ExpectedClass::Timeout => "timeout",
+                ExpectedClass::NotSupported => "not_supported",
+                ExpectedClass::HarnessError => "harness_error",
+                ExpectedClass::Misuse => "misuse",
+            };
+            (e.id.value, e.id.line, profile.into(), class.into(), e.reason)
+        })
+        .collect())
+}
+
 #[pymodule]
 fn _dmaconf(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(list_vectors, m)?)?;
+    m.add_function(wrap_pyfunction!(load_expectations, m)?)?;
     m.add_function(wrap_pyfunction!(run_suite_py, m)?)?;
     m.add_function(wrap_pyfunction!(built_from, m)?)?;
     m.add_class::<PyPlatform>()?;
