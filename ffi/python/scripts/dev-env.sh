@@ -7,8 +7,8 @@
 #   3. pytest: the package's own tests (ffi/python/tests), then the example implementation
 #      through the plugin, both profiles, with its expectations file.
 # Nothing is installed outside target/. Exit status: pytest's, where "no tests ran" (5) is a
-# failure too. Called by `cargo test -p dmaconf-python-tests` (ffi/python/tests/run.rs), so
-# `cargo test --workspace` runs it.
+# failure too. Called by `cargo test -p dmaconf-python --test pytest` (ffi/python/tests/pytest.rs),
+# so `cargo test --workspace` runs it.
 #
 #   ffi/python/scripts/dev-env.sh            # build, install, test
 #   ffi/python/scripts/dev-env.sh --env-only # build and install only (prints the venv's python)
@@ -28,10 +28,11 @@ if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]
   echo "${pins[*]}" > "$stamp"
 fi
 
-# Release, like the CLI: dependencies are shared with `cargo build --release` in target/.
+# A target directory of its own: this script runs inside `cargo test`, which holds the lock on
+# target/ while its tests run. Release, so the bench measures what users get.
 rm -f "$target"/wheels/dmaconf-*.whl
-(cd "$here" && "$venv/bin/maturin" build --release --quiet --compatibility linux \
-  --interpreter "$venv/bin/python" --out "$target/wheels" >&2)
+(cd "$here" && CARGO_TARGET_DIR="$target/python-build" "$venv/bin/maturin" build --release \
+  --quiet --compatibility linux --interpreter "$venv/bin/python" --out "$target/wheels" >&2)
 wheel=("$target"/wheels/dmaconf-*.whl)
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "${wheel[0]}"
 

@@ -179,7 +179,11 @@ fn raise(py: Python<'_>, call: &str, err: PyErr) -> ! {
         };
         DoorFault::new(FaultKind::NotSupported, detail).raise()
     }
-    DoorFault::new(FaultKind::Crash, format!("{call} raised:\n{}", traceback(py, &err))).raise()
+    DoorFault::new(
+        FaultKind::Crash,
+        format!("{call} raised:\n{}", traceback(py, &err)),
+    )
+    .raise()
 }
 
 fn traceback(py: Python<'_>, err: &PyErr) -> String {
@@ -218,7 +222,8 @@ fn int<'py, T: for<'a> FromPyObject<'a, 'py>>(call: &str, v: &Bound<'py, PyAny>,
     if v.is_instance_of::<PyBool>() {
         wrong_type(call, v, want)
     }
-    v.extract::<T>().unwrap_or_else(|_| wrong_type(call, v, want))
+    v.extract::<T>()
+        .unwrap_or_else(|_| wrong_type(call, v, want))
 }
 
 fn boolean(call: &str, v: &Bound<'_, PyAny>) -> bool {
@@ -338,8 +343,14 @@ impl PyDmaApi {
 
     fn state_back(call: &str, obj: &Bound<'_, PyAny>, s: &mut IovaState) {
         for (field, slot) in [("addr", &mut s.addr), ("size", &mut s.size)] {
-            let v = obj.getattr(field).unwrap_or_else(|e| raise(obj.py(), call, e));
-            *slot = int(&format!("{call}: state.{field}"), &v, "an unsigned 64-bit int");
+            let v = obj
+                .getattr(field)
+                .unwrap_or_else(|e| raise(obj.py(), call, e));
+            *slot = int(
+                &format!("{call}: state.{field}"),
+                &v,
+                "an unsigned 64-bit int",
+            );
         }
     }
 
@@ -404,7 +415,15 @@ impl DmaApi for PyDmaApi {
             let st = self.state(py, state);
             let s2 = st.clone();
             let r = self.call(py, p, "iova_try_alloc", |pl| {
-                PyTuple::new(py, [pl.into_any(), s2, phys.into_pyobject(py)?.into_any(), size.into_pyobject(py)?.into_any()])
+                PyTuple::new(
+                    py,
+                    [
+                        pl.into_any(),
+                        s2,
+                        phys.into_pyobject(py)?.into_any(),
+                        size.into_pyobject(py)?.into_any(),
+                    ],
+                )
             });
             let ret = boolean("iova_try_alloc", &r);
             Self::state_back("iova_try_alloc", &st, state);
@@ -434,10 +453,18 @@ impl DmaApi for PyDmaApi {
         })
     }
 
-    fn iova_sync(&mut self, p: &mut dyn Platform, state: &IovaState, offset: u64, size: u64) -> i32 {
+    fn iova_sync(
+        &mut self,
+        p: &mut dyn Platform,
+        state: &IovaState,
+        offset: u64,
+        size: u64,
+    ) -> i32 {
         Python::attach(|py| {
             let st = self.state(py, state);
-            let r = self.call(py, p, "iova_sync", |pl| (pl, st, offset, size).into_pyobject(py));
+            let r = self.call(py, p, "iova_sync", |pl| {
+                (pl, st, offset, size).into_pyobject(py)
+            });
             int("iova_sync", &r, "an int")
         })
     }
@@ -485,7 +512,14 @@ impl DmaApi for PyDmaApi {
         })
     }
 
-    fn map_phys(&mut self, p: &mut dyn Platform, phys: u64, size: u64, dir: Dir, attrs: Attrs) -> u64 {
+    fn map_phys(
+        &mut self,
+        p: &mut dyn Platform,
+        phys: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> u64 {
         self.map(p, "map_phys", phys, size, dir, attrs)
     }
 
@@ -501,11 +535,19 @@ impl DmaApi for PyDmaApi {
         self.sync_single(p, "sync_single_for_device", addr, size, dir)
     }
 
-    fn map_sg(&mut self, p: &mut dyn Platform, segs: &mut [SgEntry], dir: Dir, attrs: Attrs) -> i32 {
+    fn map_sg(
+        &mut self,
+        p: &mut dyn Platform,
+        segs: &mut [SgEntry],
+        dir: Dir,
+        attrs: Attrs,
+    ) -> i32 {
         Python::attach(|py| {
             let list = self.segs(py, segs);
             let l2 = list.clone();
-            let r = self.call(py, p, "map_sg", |pl| (pl, l2, dir.0, attrs.0).into_pyobject(py));
+            let r = self.call(py, p, "map_sg", |pl| {
+                (pl, l2, dir.0, attrs.0).into_pyobject(py)
+            });
             let ret = int("map_sg", &r, "an int");
             Self::segs_back("map_sg", &list, segs);
             ret
@@ -516,7 +558,9 @@ impl DmaApi for PyDmaApi {
         Python::attach(|py| {
             let list = self.segs(py, segs);
             let l2 = list.clone();
-            let r = self.call(py, p, "unmap_sg", |pl| (pl, l2, dir.0, attrs.0).into_pyobject(py));
+            let r = self.call(py, p, "unmap_sg", |pl| {
+                (pl, l2, dir.0, attrs.0).into_pyobject(py)
+            });
             none("unmap_sg", &r);
             Self::segs_back("unmap_sg", &list, segs);
         })
@@ -536,7 +580,14 @@ impl DmaApi for PyDmaApi {
         })
     }
 
-    fn map_page_attrs(&mut self, p: &mut dyn Platform, phys: u64, size: u64, dir: Dir, attrs: Attrs) -> u64 {
+    fn map_page_attrs(
+        &mut self,
+        p: &mut dyn Platform,
+        phys: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> u64 {
         if self.has("map_page_attrs") {
             return self.map(p, "map_page_attrs", phys, size, dir, attrs);
         }
@@ -547,7 +598,14 @@ impl DmaApi for PyDmaApi {
         self.map_phys(p, phys, size, dir, attrs)
     }
 
-    fn unmap_page_attrs(&mut self, p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, attrs: Attrs) {
+    fn unmap_page_attrs(
+        &mut self,
+        p: &mut dyn Platform,
+        addr: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
         if self.has("unmap_page_attrs") {
             return self.unmap(p, "unmap_page_attrs", addr, size, dir, attrs);
         }
@@ -556,14 +614,28 @@ impl DmaApi for PyDmaApi {
         }
     }
 
-    fn map_resource(&mut self, p: &mut dyn Platform, phys: u64, size: u64, dir: Dir, attrs: Attrs) -> u64 {
+    fn map_resource(
+        &mut self,
+        p: &mut dyn Platform,
+        phys: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> u64 {
         if self.has("map_resource") {
             return self.map(p, "map_resource", phys, size, dir, attrs);
         }
         self.map_phys(p, phys, size, dir, attrs | Attrs::MMIO)
     }
 
-    fn unmap_resource(&mut self, p: &mut dyn Platform, addr: u64, size: u64, dir: Dir, attrs: Attrs) {
+    fn unmap_resource(
+        &mut self,
+        p: &mut dyn Platform,
+        addr: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
         if self.has("unmap_resource") {
             return self.unmap(p, "unmap_resource", addr, size, dir, attrs);
         }
@@ -616,16 +688,40 @@ impl PyDmaApi {
         })
     }
 
-    fn map(&mut self, p: &mut dyn Platform, call: &str, phys: u64, size: u64, dir: Dir, attrs: Attrs) -> u64 {
+    fn map(
+        &mut self,
+        p: &mut dyn Platform,
+        call: &str,
+        phys: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) -> u64 {
         Python::attach(|py| {
-            let r = self.call(py, p, call, |pl| (pl, phys, size, dir.0, attrs.0).into_pyobject(py));
-            int(call, &r, "an unsigned 64-bit int (a DMA address or DMA_MAPPING_ERROR)")
+            let r = self.call(py, p, call, |pl| {
+                (pl, phys, size, dir.0, attrs.0).into_pyobject(py)
+            });
+            int(
+                call,
+                &r,
+                "an unsigned 64-bit int (a DMA address or DMA_MAPPING_ERROR)",
+            )
         })
     }
 
-    fn unmap(&mut self, p: &mut dyn Platform, call: &str, addr: u64, size: u64, dir: Dir, attrs: Attrs) {
+    fn unmap(
+        &mut self,
+        p: &mut dyn Platform,
+        call: &str,
+        addr: u64,
+        size: u64,
+        dir: Dir,
+        attrs: Attrs,
+    ) {
         Python::attach(|py| {
-            let r = self.call(py, p, call, |pl| (pl, addr, size, dir.0, attrs.0).into_pyobject(py));
+            let r = self.call(py, p, call, |pl| {
+                (pl, addr, size, dir.0, attrs.0).into_pyobject(py)
+            });
             none(call, &r)
         })
     }
@@ -660,7 +756,16 @@ fn run_suite_py(
     ids: Vec<String>,
     trace: bool,
 ) -> PyResult<(
-    Vec<(String, String, String, Option<String>, String, Option<String>, String, u64)>,
+    Vec<(
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        String,
+        u64,
+    )>,
     Vec<String>,
 )> {
     let profiles = profiles
@@ -677,9 +782,10 @@ fn run_suite_py(
     let caps: Vec<&str> = capabilities.iter().map(String::as_str).collect();
     let implementation = Implementation::new(name, &caps, move || {
         Python::attach(|py| {
-            let obj = factory.bind(py).call0().map(Bound::unbind).map_err(|e| {
-                format!("making the implementation raised:\n{}", traceback(py, &e))
-            });
+            let obj =
+                factory.bind(py).call0().map(Bound::unbind).map_err(|e| {
+                    format!("making the implementation raised:\n{}", traceback(py, &e))
+                });
             Box::new(PyDmaApi {
                 obj,
                 platform: None,
@@ -740,7 +846,10 @@ fn list_vectors(vectors_dir: PathBuf) -> (Vec<(String, String, u64)>, Vec<String
         .iter()
         .map(|l| (l.id.clone(), l.file.display().to_string(), l.line))
         .collect();
-    (vectors, suite.errors.iter().map(|e| e.to_string()).collect())
+    (
+        vectors,
+        suite.errors.iter().map(|e| e.to_string()).collect(),
+    )
 }
 
 /// The expectations (baseline) file of TEAM.md's format 1, read by the engine's YAML reader so
@@ -818,7 +927,13 @@ fn load_expectations(path: PathBuf) -> PyResult<Vec<(String, u64, String, String
                 ExpectedClass::HarnessError => "harness_error",
                 ExpectedClass::Misuse => "misuse",
             };
-            (e.id.value, e.id.line, profile.into(), class.into(), e.reason)
+            (
+                e.id.value,
+                e.id.line,
+                profile.into(),
+                class.into(),
+                e.reason,
+            )
         })
         .collect())
 }

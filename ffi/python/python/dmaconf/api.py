@@ -308,9 +308,9 @@ def check(impl: object) -> Tuple[str, List[str]]:
     if "iova_api" not in caps:
         problems.append("`capabilities` must include iova_api (the two-step calls)")
     for cap in caps:
-        for method in REQUIRED.get(cap, ()):
-            if not callable(getattr(impl, method, None)):
-                problems.append(f"declares {cap} but has no method {method}()")
+        missing = [f"{m}()" for m in REQUIRED.get(cap, ()) if not callable(getattr(impl, m, None))]
+        if missing:
+            problems.append(f"declares {cap} but lacks " + ", ".join(missing))
     if problems:
         raise ImplementationError(f"{name}: " + "; ".join(problems))
     return name, [c for c in caps if c in IMPLEMENTATION_CAPABILITIES]
