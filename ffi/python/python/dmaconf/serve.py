@@ -469,7 +469,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         factory = api.load(args[0])
         name, caps = api.check(factory)
     except api.ImplementationError as e:
-        print(f"error: {e}", file=sys.stderr)
+        # The runner reports the message (spec/9-wire.md, `unavailable`); no second copy here.
         _refuse(inp, out, str(e))
         return 0
     Session(factory, name, caps, inp, out).serve()
