@@ -83,3 +83,15 @@ def test_expectations_with_unknown_ids_or_bad_fields_are_errors(pytester):
     r = pytester.runpytest("--dmaconf-impl", "simple_dma:SimpleDma", "--dmaconf-expectations", str(f), *ARGS)
     assert r.ret != 0
     r.stderr.fnmatch_lines(["*expectations.yaml:4:*"])
+
+
+def test_expectations_need_a_reason(pytester):
+    f = expectations(pytester, """\
+        - id: link-page-by-page
+          profile: semantic
+          result: fail
+          reason: "TODO: why"
+    """)
+    r = pytester.runpytest("--dmaconf-impl", "simple_dma:SimpleDma", "--dmaconf-expectations", str(f), *ARGS)
+    assert r.ret != 0
+    r.stderr.fnmatch_lines(["*expectations.yaml:3: `link-page-by-page` (semantic): the reason is not filled in*"])

@@ -92,6 +92,8 @@ class DmaconfRun:
             where = f"{path}:{line}"
             if vid not in known:
                 problems.append(f"{where}: unknown vector id `{vid}`")
+            elif not reason.strip() or reason.strip().startswith("TODO"):
+                problems.append(f"{where}: `{vid}` ({profile}): the reason is not filled in")
             elif (vid, profile) in self.waivers:
                 problems.append(f"{where}: `{vid}` is listed twice for {profile}")
             self.waivers[(vid, profile)] = Waiver(result, reason, where)
