@@ -134,7 +134,8 @@ class VectorItem(pytest.Item):
                 f"{waiver.result} but was {r.cls}" + ("" if r.ok else "\n" + r.report())
             )
         if r.cls == "not_supported":
-            pytest.skip(r.reason or "not_supported")
+            # Reported at the vector (reportinfo), not at this line of the plugin.
+            raise pytest.skip.Exception(r.reason or "not_supported", _use_item_location=True)
         if not r.ok:
             raise DmaconfFailure(r.report())
 
