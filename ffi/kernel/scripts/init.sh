@@ -28,6 +28,10 @@ done
 G=$(basename "$(readlink /sys/bus/pci/devices/$BDF/iommu_group)")
 echo "DMACONF-INIT edu=$BDF group=$G type=$(cat /sys/kernel/iommu_groups/$G/type)"
 while read -r a b c; do echo "DMACONF-INIT resv start=$a end=$b type=$c"; done < /sys/kernel/iommu_groups/$G/reserved_regions
+if [ -f /dmaconf_iova_checker.ko ]; then # the misuse checker, when built (ffi/kernel/checker)
+  insmod /dmaconf_iova_checker.ko ratelimit=0
+  echo "DMACONF-INIT checker_rc=$?"
+fi
 insmod /dmaconf_kdoor.ko
 echo "DMACONF-INIT insmod_rc=$?"
 P=/sys/module/dmaconf_kdoor/parameters/cmd
@@ -64,5 +68,10 @@ while IFS= read -r line; do
       echo "$line" > $P ;;
   esac
 done < /prog.txt
+if [ -d /sys/module/dmaconf_iova_checker ]; then
+  sed 's/^/DMACONF-INIT checker_count /' /sys/kernel/debug/dmaconf_checker/counts
+  rmmod dmaconf_iova_checker # reports what is still live
+  echo "DMACONF-INIT checker_unloaded"
+fi
 echo "DMACONF-INIT done uptime=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f

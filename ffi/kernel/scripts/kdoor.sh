@@ -7,6 +7,8 @@
 #
 #   kdoor.sh setup  CACHE PKGDIR          chroot + headers + vmlinuz (cached; idempotent)
 #   kdoor.sh build  CACHE MODSRC          build the module (-Wall -Wextra -Werror)
+#   kdoor.sh build-checker CACHE SRC      build the misuse checker module (ffi/kernel/checker);
+#                                         `boot` then loads it before the door's module
 #   kdoor.sh boot   CACHE PROG OUT SECS   pack the initramfs with PROG, boot; console -> OUT,
 #                                         QEMU's log (traces, errors) -> OUT.qemu
 #
@@ -112,6 +114,17 @@ build() {
   cp "$r/build/dmaconf_kdoor.ko" "$cache/dmaconf_kdoor.ko"
 }
 
+build_checker() {
+  local cache=$1 src=$2
+  local r=$cache/rootfs
+  [[ -f $r/.dmaconf-headers ]] || die "run setup first"
+  rm -rf "$r/build-checker"; mkdir -p "$r/build-checker"
+  cp "$src"/*.c "$src"/Kbuild "$r/build-checker/"
+  with_proc "$r" chroot "$r" make -s -C /usr/src/linux-headers-$KVER M=/build-checker modules >"$cache/build-checker.log" 2>&1 \
+    || { cat "$cache/build-checker.log" >&2; die "checker module build failed"; }
+  cp "$r/build-checker/dmaconf_iova_checker.ko" "$cache/dmaconf_iova_checker.ko"
+}
+
 boot() {
   local cache=$1 prog=$2 out=$3 secs=$4
   local r=$cache/rootfs here
@@ -121,6 +134,7 @@ boot() {
   rm -rf "$ird"; mkdir -p "$ird"/{bin,proc,sys,dev}
   cp "$r/usr/bin/busybox" "$ird/bin/"
   cp "$cache/dmaconf_kdoor.ko" "$ird/"
+  if [[ -f $cache/dmaconf_iova_checker.ko ]]; then cp "$cache/dmaconf_iova_checker.ko" "$ird/"; fi
   cp "$here/init.sh" "$ird/init"; chmod +x "$ird/init"
   cp "$prog" "$ird/prog.txt"
   chroot "$r" sh -c 'cd /boot-initrd && find . | cpio -o -H newc --quiet | gzip -1 > /initrd.gz'
@@ -141,6 +155,7 @@ cmd=${1:-}; shift || true
 case $cmd in
   setup) setup "$@" ;;
   build) build "$@" ;;
+  build-checker) build_checker "$@" ;;
   boot) boot "$@" ;;
   *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac

@@ -26,11 +26,16 @@ pub struct StepOut {
     /// Every state's (addr, size word) after the step.
     pub states: Vec<(u64, u64)>,
     pub events: Vec<Trace>,
+    /// Codes the misuse checker module reported while the step's call ran
+    /// (`dmaconf-checker: CHECK-NN ...` lines before the step's result line).
+    pub detected: Vec<String>,
 }
 
 /// One run (`begin V` .. `end`).
 #[derive(Clone, Debug, Default)]
 pub struct RunOut {
+    /// The misuse checker module was loaded for this run (ffi/kernel/checker).
+    pub checked: bool,
     pub begin: Option<String>,
     pub reset: Option<String>,
     pub buffers: BTreeMap<usize, Result<u64, String>>,
@@ -64,6 +69,17 @@ fn hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
 }
 
+/// The exit code at the start of `rc`: a kernel line can be glued right after /init's echo
+/// (`DMACONF-INIT insmod_rc=0[    3.57] DMACONF probe ...`).
+fn exit_code(rc: &str) -> Option<i32> {
+    let digits: String = rc
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    digits.parse().ok()
+}
+
 fn kv(s: &str) -> BTreeMap<String, String> {
     s.split_whitespace()
         .filter_map(|t| t.split_once('='))
@@ -75,7 +91,7 @@ fn kv(s: &str) -> BTreeMap<String, String> {
 /// before our own markers on the same line.
 fn body(line: &str) -> &str {
     let l = line.trim_end_matches('\r');
-    for marker in ["DMACONF", "DMAR: [DMA ", "WARNING:"] {
+    for marker in ["DMACONF", "DMAR: [DMA ", "WARNING:", "dmaconf-checker: "] {
         if let Some(i) = l.find(marker) {
             return &l[i..];
         }
@@ -161,6 +177,10 @@ pub fn parse(text: &str) -> Console {
     let mut in_trace = false;
     let mut trace_step: Option<usize> = None;
     let mut pending_reset = String::new();
+    // The checker module's findings, kept until the result line of the step that caused them;
+    // none are taken once /init has begun unloading it (its leak report is for the whole boot).
+    let (mut checker, mut checker_closing) = (false, false);
+    let mut detected: Vec<String> = Vec::new();
     for raw in text.lines().flat_map(split_glued) {
         let line = body(raw);
         // The module's printk lines reach the serial console on their own schedule: one can
@@ -193,9 +213,13 @@ pub fn parse(text: &str) -> Console {
             if rest.starts_with("start") {
                 c.started = true;
             } else if let Some(rc) = rest.strip_prefix("insmod_rc=") {
-                c.insmod_ok = rc.trim() == "0";
+                c.insmod_ok = exit_code(rc) == Some(0);
             } else if rest.starts_with("done") {
                 c.done = true;
+            } else if let Some(rc) = rest.strip_prefix("checker_rc=") {
+                checker = exit_code(rc) == Some(0);
+            } else if rest.starts_with("checker_count") || rest.starts_with("checker_unloaded") {
+                checker_closing = true;
             } else if let Some(n) = rest.strip_prefix("swiotlb_used=") {
                 if let Some(r) = cur.and_then(|v| c.runs.get_mut(&v)) {
                     let n = n.trim().parse().ok();
@@ -209,6 +233,18 @@ pub fn parse(text: &str) -> Console {
                 // Belongs to the next run: kept until `begin` arrives.
                 pending_reset.push_str(rest);
                 pending_reset.push_str("; ");
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("dmaconf-checker: ") {
+            if let Some(code) = rest
+                .split_whitespace()
+                .next()
+                .filter(|c| c.starts_with("CHECK-"))
+            {
+                if cur.is_some() && !checker_closing {
+                    detected.push(code.to_string());
+                }
             }
             continue;
         }
@@ -248,6 +284,8 @@ pub fn parse(text: &str) -> Console {
                     cur = Some(v);
                     c.last_run = Some(v);
                     let r = c.runs.entry(v).or_default();
+                    r.checked = checker;
+                    detected.clear();
                     r.begin = Some(a2.to_string());
                     r.reset = Some(std::mem::take(&mut pending_reset));
                     if a2.contains("err=") {
@@ -301,7 +339,9 @@ pub fn parse(text: &str) -> Console {
                 if let (Some(v), Ok(k)) = (cur, a1.parse::<usize>()) {
                     device_step = None;
                     let r = c.runs.entry(v).or_default();
-                    r.steps.entry(k).or_default().result = kv(a2);
+                    let st = r.steps.entry(k).or_default();
+                    st.result = kv(a2);
+                    st.detected.append(&mut detected);
                 }
             }
             "st" => {
@@ -496,5 +536,33 @@ vtd_dmar_fault sid 0x10 fault 6 addr 0x8001000 write 0
         assert_eq!(r.steps[&2].holes, Some(vec![]));
         assert!(r.end_maps.is_none());
         assert_eq!(c.oops.len(), 2);
+    }
+
+    #[test]
+    fn checker_findings_go_to_the_step_whose_call_made_them() {
+        let log = "\
+DMACONF-INIT start uptime=2.97
+[    3.10] dmaconf-checker: watching dma_iova_* (spec/10-misuse-checker.md)
+DMACONF-INIT checker_rc=0
+DMACONF-INIT insmod_rc=0[    3.57] DMACONF probe 0000:00:02.0 ident=10000ed
+[    3.24] DMACONF begin 0 dom=3 pgsize=40201000 untrusted=0 mask=ffffffff
+[    3.26] DMACONF r 0 av=0,1000 ret=1
+[    3.27] dmaconf-checker: CHECK-14 free_with_live_links: 0000:00:02.0 state ffffffffc01a26e0: links still live
+[    3.28] DMACONF r 1 av= ok=1
+[    3.29] DMACONF r 2 av= ok=1
+DMACONF-INIT checker_count CHECK-14 free_with_live_links 1
+[    3.30] dmaconf-checker: CHECK-22 leaked_link: 0000:00:02.0 state ffffffffc01a26e0: links live at unload
+DMACONF-INIT done uptime=3.77
+";
+        let c = parse(log);
+        assert!(c.insmod_ok, "a line glued after insmod_rc=0 is still rc 0");
+        let r = &c.runs[&0];
+        assert!(r.checked);
+        assert!(r.steps[&0].detected.is_empty());
+        assert_eq!(r.steps[&1].detected, vec!["CHECK-14".to_string()]);
+        assert!(
+            r.steps[&2].detected.is_empty(),
+            "the unload report is no step's"
+        );
     }
 }

@@ -52,6 +52,14 @@ pub fn observes() -> Observes {
             ("swiotlb.alloc".into(), s(&["orig", "len"])),
         ],
         unseen_when_failed: vec![("iommu.map".into(), s(&["len"]))],
+        // What the checker module can see from kretprobes on the exported calls
+        // (ffi/kernel/checker/README.md): no device or CPU accesses, no inlines, no bounce
+        // slots, no streaming records, and no end of a vector (CHECK-21/22 come at unload).
+        checker_codes: Some(s(&[
+            "CHECK-01", "CHECK-03", "CHECK-04", "CHECK-05", "CHECK-06", "CHECK-07", "CHECK-08",
+            "CHECK-09", "CHECK-11", "CHECK-12", "CHECK-13", "CHECK-14", "CHECK-15", "CHECK-19",
+            "CHECK-20",
+        ])),
     }
 }
 
@@ -238,6 +246,16 @@ impl KernelDoor {
             ],
             "build.log",
         );
+        let r = r.and_then(|()| {
+            self.phase(
+                &[
+                    Path::new("build-checker"),
+                    &self.cache,
+                    &self.root.join("ffi/kernel/checker"),
+                ],
+                "build-checker.log",
+            )
+        });
         let build = t1.elapsed();
         spinner.finish_and_clear();
         r.map_err(|e| format!("kernel door module build: {e}"))?;
@@ -428,6 +446,7 @@ fn make_run(vector: &Vector, c: &Compiled, out: &RunOut) -> Run {
         // The guest's pool moves between boots; the door does not read its base yet.
         pool: None,
     };
+    run.end.checked = out.checked;
     if !out.errors.is_empty() {
         run.stop = Stop::Harness(format!(
             "the module refused the set-up: {}",
@@ -470,6 +489,9 @@ fn make_run(vector: &Vector, c: &Compiled, out: &RunOut) -> Run {
             .unwrap_or_default();
         let mut t = StepTrace::new(k, &action, 0);
         t.raw_events = so.events.iter().map(trace_event).collect();
+        t.detected = so.detected.clone();
+        t.detected.sort();
+        t.detected.dedup();
         t.states_after = c
             .state_names
             .iter()

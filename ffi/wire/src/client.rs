@@ -140,7 +140,12 @@ impl Link {
 
     /// Starts a fresh child and shakes hands with it (`spec/9-wire.md`, "Handshake").
     fn spawn(&mut self) -> Result<Hello, DoorFault> {
-        let mut child = Command::new(&self.command[0])
+        let mut command = Command::new(&self.command[0]);
+        // Its own process group, so that ending the child also ends what it started (a shell
+        // or launcher script whose grandchild holds the pipe).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .args(&self.command[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -360,19 +365,22 @@ impl Link {
         drop(live.stdin);
         let mut child = live.process.lock().unwrap_or_else(PoisonError::into_inner);
         if kill {
-            let _ = child.kill();
+            kill_group(&mut child);
         }
         child.wait().ok()
     }
 
     /// The end of the run: asks the child to stop, then ends it if it does not.
     fn shut_down(&mut self) {
-        if self.live.is_none() {
+        let Some(live) = self.live.as_mut() else {
             return;
-        }
+        };
+        live.next_id += 1;
+        let id = live.next_id;
         self.watchdog.disarm();
+        // The answer is not awaited: the child's exit is what counts.
         let _ = self.send(&Message {
-            id: Some(0),
+            id: Some(id),
             ..Message::request("shutdown")
         });
         let Some(live) = self.live.take() else { return };
@@ -385,9 +393,23 @@ impl Link {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = child.kill();
+        kill_group(&mut child);
         let _ = child.wait();
     }
+}
+
+/// Kills the child and every process of its group (it leads one: see [`Link::spawn`]). Called
+/// only before the child is reaped, so its id still names it.
+fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative id signals the process group the child leads; it
+        // touches no memory. The child is not reaped yet, so the id cannot have been reused.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
 }
 
 fn harness(detail: impl Into<String>) -> DoorFault {
@@ -947,10 +969,7 @@ impl Watchdog {
                     let now = Instant::now();
                     if now >= *at {
                         // Killing closes the child's stdout; the runner's read returns.
-                        let _ = process
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .kill();
+                        kill_group(&mut process.lock().unwrap_or_else(PoisonError::into_inner));
                         w.deadline = None;
                         w.fired = true;
                     } else {

@@ -24,6 +24,21 @@ pub fn protocol_stdout() -> io::Result<File> {
     Ok(File::from(copy))
 }
 
+/// Turns off core files for this process: a plug-in host's crash is a result (`crash` with the
+/// signal), and a conformance run that meets many of them should not fill the working directory
+/// with cores. Debug a crash with `--in-process` under a debugger instead.
+pub fn no_core_files() -> io::Result<()> {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads the struct we pass and changes only this process's limit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A session for a server that cannot serve at all (its implementation did not load): answers
 /// `hello` with the error `unavailable` and `why`, any other request likewise, until the end of
 /// the input or `shutdown`.

@@ -18,6 +18,6 @@ pub mod message;
 pub mod server;
 
 pub use client::{signal_name, Hello, Unavailable, Wire, WireDevice, WireStats};
-pub use host::{protocol_stdout, refuse};
+pub use host::{no_core_files, protocol_stdout, refuse};
 pub use message::{Message, PROTOCOL};
 pub use server::{serve, Served};

@@ -78,6 +78,9 @@ pub struct DoorOptions {
     pub timeout: Duration,
     /// `--in-process`: load a C plug-in into the runner instead of a child.
     pub in_process: bool,
+    /// Run the misuse checker on the implementation's calls (spec/10-misuse-checker.md, "On by
+    /// default"); `--no-check` turns it off.
+    pub check: bool,
 }
 
 impl Default for DoorOptions {
@@ -85,6 +88,7 @@ impl Default for DoorOptions {
         DoorOptions {
             timeout: Duration::from_secs(10),
             in_process: false,
+            check: true,
         }
     }
 }
@@ -99,11 +103,15 @@ pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Doo
             .filter(|a| !a.is_empty())
             .ok_or_else(|| format!("`--impl {name}`: cannot split `{command}` into a command"))?;
         let wire = dmaconf_wire::Wire::start(&argv, options.timeout)?;
-        return Ok(Box::new(wire.implementation()));
+        let mut implementation = wire.implementation();
+        implementation.check = options.check;
+        return Ok(Box::new(implementation));
     }
     if let Some(class) = name.strip_prefix("py:") {
         let wire = dmaconf_wire::Wire::start(&python_server(root, class), options.timeout)?;
-        return Ok(Box::new(wire.implementation()));
+        let mut implementation = wire.implementation();
+        implementation.check = options.check;
+        return Ok(Box::new(implementation));
     }
     if let Some(path) = name.strip_prefix("c:") {
         if options.in_process {
@@ -115,7 +123,10 @@ pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Doo
     }
     match name {
         "kernel:qemu" => Ok(Box::new(kernel_door(root))),
-        other => implementation(other).map(|i| Box::new(i) as Box<dyn Door>),
+        other => implementation(other).map(|mut i| {
+            i.check = options.check;
+            Box::new(i) as Box<dyn Door>
+        }),
     }
 }
 
@@ -137,10 +148,14 @@ pub fn python_server(root: &Path, class: &str) -> Vec<String> {
 }
 
 /// `dmaconf serve --impl NAME`: serves an implementation over stdin and stdout. The protocol
-/// moves off descriptor 1 first, so a C plug-in that prints cannot corrupt it; a plug-in that
-/// does not load is reported to the runner (`unavailable`), not served.
+/// moves off descriptor 1 first, so a C plug-in that prints cannot corrupt it; a C plug-in's
+/// host makes no core files (its crashes are results); a plug-in that does not load is reported
+/// to the runner (`unavailable`), not served.
 pub fn serve_stdio(name: &str) -> Result<(), String> {
     let out = dmaconf_wire::protocol_stdout().map_err(|e| format!("serve: {e}"))?;
+    if name.starts_with("c:") {
+        dmaconf_wire::no_core_files().map_err(|e| format!("serve: {e}"))?;
+    }
     let stdin = std::io::stdin().lock();
     let stdout = BufWriter::new(out);
     let implementation = match implementation(name) {

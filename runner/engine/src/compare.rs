@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dmaconf_machine::{Event, FieldValue};
 use dmaconf_platform::{errno, PgtableBackend};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::door::Observes;
 use crate::exec::{hex, pattern_bytes, Execution, Ret, Run, RunSymbols, StepTrace, Stop};
@@ -14,7 +15,9 @@ use crate::invariants;
 use crate::model::{Atom, EventExpect, Expected, HazardSet, Step, StepExpect, Vector};
 
 /// The two profiles (`spec/2-outcomes.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
     Semantic,
@@ -32,7 +35,9 @@ impl Profile {
 }
 
 /// The closed list of result classes (`spec/2-outcomes.md` § "Result classes").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultClass {
     Pass,
@@ -81,7 +86,7 @@ impl ResultClass {
 }
 
 /// One difference between expected and observed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Mismatch {
     pub preset: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +100,7 @@ pub struct Mismatch {
 }
 
 /// The judgement of one vector under one profile.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Verdict {
     pub class: ResultClass,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -501,6 +506,14 @@ fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(),
             pool: run.pool,
         };
         judge_step(j, step, trace, &exp, &sym).map_err(|e| format!("step {}: {e}", trace.index))?;
+        if run.end.checked {
+            judge_detected(
+                j,
+                Some(trace.index),
+                step.detected.as_deref(),
+                &trace.detected,
+            );
+        }
     }
     // The allocation invariants are promises to callers that keep their obligations; a vector
     // that breaks one on purpose may show them broken (spec/INTERPRETING.md).
@@ -688,9 +701,35 @@ fn judge_step(
     Ok(())
 }
 
+/// The misuse checker's findings against the codes a step (or the end) states, under every
+/// profile: the checker judges the driver, not the implementation (spec/10-misuse-checker.md).
+fn judge_detected(j: &mut Judge<'_>, at: Option<usize>, want: Option<&[String]>, have: &[String]) {
+    let observes = j.run.observes.as_ref();
+    let seen = |c: &&str| observes.is_none_or(|o| o.sees_code(c));
+    let want: BTreeSet<&str> = want
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .filter(seen)
+        .collect();
+    let have: BTreeSet<&str> = have.iter().map(String::as_str).filter(seen).collect();
+    if want != have {
+        let what = if at.is_some() {
+            "detected"
+        } else {
+            "end.detected"
+        };
+        let m = j.mismatch(at, what, format!("{want:?}"), format!("{have:?}"));
+        j.mismatches.push(m);
+    }
+}
+
 fn judge_end(j: &mut Judge<'_>, vector: &Vector) -> Result<(), String> {
     let run = j.run;
     let end = vector.end.clone().unwrap_or_default();
+    if run.end.checked {
+        judge_detected(j, None, end.detected.as_deref(), &run.end.detected);
+    }
     let zero = Expected::Exact(Atom::Int(0));
     let sym = RunSymbols {
         buffers: &run.buffer_places,

@@ -18,6 +18,9 @@ pub struct Observes {
     /// kernel's `map` tracepoint reports the bytes mapped, so a failed map's asked length is
     /// not visible there.
     pub unseen_when_failed: Vec<(String, Vec<String>)>,
+    /// The misuse-checker codes the door's own checker can see (None: all of them); `detected`
+    /// expectations of other codes are not compared (spec/10-misuse-checker.md).
+    pub checker_codes: Option<Vec<String>>,
 }
 
 impl Observes {
@@ -28,6 +31,11 @@ impl Observes {
         self.unseen_when_failed
             .iter()
             .any(|(k, fields)| k == kind && fields.iter().any(|f| f == field))
+    }
+    pub fn sees_code(&self, code: &str) -> bool {
+        self.checker_codes
+            .as_ref()
+            .is_none_or(|codes| codes.iter().any(|c| c == code))
     }
     pub fn sees_field(&self, kind: &str, field: &str) -> bool {
         match self.event_fields.iter().find(|(k, _)| k == kind) {
@@ -59,5 +67,22 @@ impl Door for Implementation {
     }
     fn execute(&self, vector: &Vector, presets: &Presets) -> Execution {
         crate::exec::execute(vector, presets, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Observes;
+
+    #[test]
+    fn a_door_is_judged_only_on_the_checker_codes_it_sees() {
+        let all = Observes::default();
+        assert!(all.sees_code("CHECK-10"));
+        let kernel = Observes {
+            checker_codes: Some(vec!["CHECK-14".into()]),
+            ..Observes::default()
+        };
+        assert!(kernel.sees_code("CHECK-14"));
+        assert!(!kernel.sees_code("CHECK-10"));
     }
 }

@@ -125,6 +125,9 @@ pub struct StepTrace {
     /// cannot reach the address); the step's observations are then not judged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unobserved: Option<String>,
+    /// The misuse checker's findings at this step (`CHECK-NN`, spec/10-misuse-checker.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detected: Vec<String>,
     #[serde(skip)]
     pub raw_events: Vec<Event>,
     /// Every state's (addr, size word) after the step, for evaluating expectations.
@@ -157,6 +160,7 @@ impl StepTrace {
             hazards: Vec::new(),
             error: None,
             unobserved: None,
+            detected: Vec::new(),
             raw_events: Vec::new(),
             states_after: BTreeMap::new(),
         }
@@ -183,6 +187,12 @@ pub struct EndView {
     pub reservations: Vec<Reservation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_modelled: Vec<String>,
+    /// The misuse checker's findings at the end (leaks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detected: Vec<String>,
+    /// The misuse checker ran over this run's trace (its `detected` are then judged).
+    #[serde(skip)]
+    pub checked: bool,
 }
 
 /// How one run ended.
@@ -373,7 +383,13 @@ pub fn execute(vector: &Vector, presets: &Presets, implementation: &Implementati
     Execution {
         runs: choices
             .iter()
-            .map(|c| execute_on(vector, c, presets, implementation))
+            .map(|c| {
+                let mut run = execute_on(vector, c, presets, implementation);
+                if implementation.check {
+                    crate::check::annotate(vector, &mut run);
+                }
+                run
+            })
             .collect(),
     }
 }

@@ -70,3 +70,32 @@ impl DoorFault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::catch_unwind;
+
+    #[test]
+    fn a_raised_fault_keeps_its_class_and_a_panic_is_a_crash() {
+        let raised = catch_unwind(|| DoorFault::new(FaultKind::Timeout, "no answer").raise());
+        let fault = DoorFault::from_payload(raised.unwrap_err());
+        assert_eq!(
+            fault.stop("step 3 (dma_iova_link)"),
+            Stop::Timeout("step 3 (dma_iova_link): no answer".into())
+        );
+        let panicked = catch_unwind(|| panic!("boom"));
+        let fault = DoorFault::from_payload(panicked.unwrap_err());
+        assert_eq!(
+            fault.stop("probe"),
+            Stop::Crash("probe: implementation panicked: boom".into())
+        );
+        for (kind, stop) in [
+            (FaultKind::Crash, Stop::Crash("x: d".into())),
+            (FaultKind::Harness, Stop::Harness("x: d".into())),
+            (FaultKind::NotSupported, Stop::NotSupported("x: d".into())),
+        ] {
+            assert_eq!(DoorFault::new(kind, "d").stop("x"), stop);
+        }
+    }
+}

@@ -28,6 +28,8 @@ pub const CAPABILITIES: &[&str] = &[
 pub struct Implementation {
     pub name: String,
     pub capabilities: Vec<String>,
+    /// Run the misuse checker over each trace (spec/10-misuse-checker.md; on by default).
+    pub check: bool,
     make: Box<dyn Fn() -> Box<dyn DmaApi> + Send + Sync>,
 }
 
@@ -40,6 +42,7 @@ impl Implementation {
         Implementation {
             name: name.into(),
             capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+            check: true,
             make: Box::new(make),
         }
     }

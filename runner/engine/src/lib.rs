@@ -6,9 +6,11 @@
 //! machine only through its public observation API.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod compare;
 pub mod door;
 pub mod exec;
+pub mod explain;
 pub mod expr;
 pub mod fault;
 pub mod implementation;

@@ -86,7 +86,7 @@ fn rule_id(s: &str) -> Option<&str> {
 }
 
 /// `#### LINK-05 — title` -> `LINK-05`.
-fn rule_heading(line: &str) -> Option<String> {
+pub(crate) fn rule_heading(line: &str) -> Option<String> {
     let rest = line.strip_prefix("#### ")?;
     let (id, tail) = rest.split_once(' ')?;
     if !tail.starts_with("— ") {
@@ -181,6 +181,94 @@ fn check_grades(v: &Vector, errors: &mut Vec<String>, place: &str) {
     }
 }
 
+/// The misuse checker's expectations (spec/10-misuse-checker.md): every code a vector expects
+/// is a `CHECK-NN` rule the vector cites; a conforming vector expects none, and a misuse vector
+/// states at least one, so the checker is tested both ways.
+fn check_detected(
+    v: &Vector,
+    rules: &BTreeMap<String, String>,
+    errors: &mut Vec<String>,
+    place: &str,
+) {
+    let codes: Vec<&String> = v
+        .steps
+        .iter()
+        .filter_map(|s| s.value.detected.as_ref())
+        .chain(v.end.as_ref().and_then(|e| e.detected.as_ref()))
+        .flatten()
+        .collect();
+    for c in &codes {
+        if !c.starts_with("CHECK-") || !rules.contains_key(*c) {
+            errors.push(format!(
+                "{place}: vector `{}`: detected `{c}` is not a checker code of spec/10-misuse-checker.md",
+                v.id
+            ));
+        } else if !v.rules.contains(c) {
+            errors.push(format!(
+                "{place}: vector `{}`: detected `{c}` must be among its rules",
+                v.id
+            ));
+        }
+    }
+    match (&v.misuse, codes.is_empty()) {
+        (None, false) => errors.push(format!(
+            "{place}: vector `{}`: a conforming vector expects no checker finding; name its misuse class",
+            v.id
+        )),
+        (Some(m), true) => errors.push(format!(
+            "{place}: vector `{}`: misuse `{m}` states no `detected:` code the checker must report",
+            v.id
+        )),
+        _ => {}
+    }
+}
+
+/// Each `#### CHECK-NN` rule of the checker's chapter names its code (`` Code `name` `` first in
+/// its text), and that name is the one `dmaconf-checker` reports it under.
+fn checker_names(chapter: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(chapter) else {
+        return vec![format!("{}: cannot be read", chapter.display())];
+    };
+    let mut errors = Vec::new();
+    let mut current: Option<(String, usize)> = None;
+    let check = |rule: &(String, usize), name: Option<&str>, errors: &mut Vec<String>| {
+        let want = dmaconf_checker::Code::ALL
+            .iter()
+            .find(|c| c.id() == rule.0)
+            .map(|c| c.name());
+        if want.is_some() && name != want {
+            errors.push(format!(
+                "{}:{}: rule {} must name its code `{}` (Code `...` first in its text), found {:?}",
+                chapter.display(),
+                rule.1,
+                rule.0,
+                want.unwrap_or_default(),
+                name
+            ));
+        }
+    };
+    for (n, line) in text.lines().enumerate() {
+        if let Some(id) = rule_heading(line) {
+            current = Some((id, n + 1));
+            continue;
+        }
+        if let Some(rule) = current.take() {
+            if line.trim().is_empty() {
+                current = Some(rule);
+                continue;
+            }
+            let name = line
+                .strip_prefix("Code `")
+                .and_then(|rest| rest.split('`').next());
+            check(&rule, name, &mut errors);
+        }
+    }
+    if let Some(rule) = current {
+        check(&rule, None, &mut errors);
+    }
+    errors
+}
+
 /// Runs every check. `root` is the repository root (holding `spec/` and `vectors/`).
 pub fn lint(root: &Path, suite: &Suite) -> LintReport {
     let mut r = LintReport::default();
@@ -188,16 +276,22 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
     let vectors_dir = root.join("vectors");
     r.errors.extend(suite.errors.iter().map(|e| e.to_string()));
 
-    // Schema currency.
+    // Schema currency: the vector schema and the report schemas (`--format json`,
+    // `--json-lines`, `--results`) are committed and current.
     let schema_path = spec.join("vector.schema.json");
-    let generated = model::schema_json();
-    match std::fs::read_to_string(&schema_path) {
-        Ok(committed) if committed == generated => {}
-        Ok(_) => r.errors.push(format!(
-            "{}: the committed schema is out of date; run `dmaconf schema > spec/vector.schema.json`",
-            schema_path.display()
-        )),
-        Err(e) => r.errors.push(format!("{}: {e}", schema_path.display())),
+    let all = std::iter::once(("vector.schema.json", model::schema_json()))
+        .chain(crate::report::json::schemas());
+    for (name, generated) in all {
+        let path = spec.join(name);
+        let of = name.trim_end_matches(".schema.json");
+        match std::fs::read_to_string(&path) {
+            Ok(committed) if committed == generated => {}
+            Ok(_) => r.errors.push(format!(
+                "{}: the committed schema is out of date; run `dmaconf schema {of} > spec/{name}`",
+                path.display()
+            )),
+            Err(e) => r.errors.push(format!("{}: {e}", path.display())),
+        }
     }
 
     // Every document validates against the committed schema (not just the Rust types).
@@ -286,6 +380,7 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
                 }
                 check_grades(v, &mut r.errors, &place);
                 check_derivation(v, &rules, &mut r, &place);
+                check_detected(v, &rules, &mut r.errors, &place);
                 if let Some(m) = &v.misuse {
                     if !misuse_classes.contains(m) {
                         r.errors.push(format!(
@@ -320,6 +415,28 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
                 untested_path.display()
             ));
         }
+    }
+
+    // Checker codes: the spec's CHECK rules and the checker's codes are the same set (where the
+    // tree has the checker's chapter).
+    let has_checker_chapter = spec.join("10-misuse-checker.md").is_file();
+    let spec_checks: BTreeSet<String> = rules
+        .keys()
+        .filter(|k| k.starts_with("CHECK-"))
+        .cloned()
+        .collect();
+    let code_checks: BTreeSet<String> = dmaconf_checker::Code::ALL.iter().map(|c| c.id()).collect();
+    if has_checker_chapter {
+        r.errors
+            .extend(checker_names(&spec.join("10-misuse-checker.md")));
+    }
+    for c in spec_checks
+        .symmetric_difference(&code_checks)
+        .filter(|_| has_checker_chapter)
+    {
+        r.errors.push(format!(
+            "spec/10-misuse-checker.md: checker code {c} is in one of the spec and dmaconf-checker but not the other"
+        ));
     }
 
     // WARN codes: the spec's table and the code's list are the same set.

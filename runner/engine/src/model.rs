@@ -244,6 +244,10 @@ pub struct Step {
     /// the step; omitted, it is the empty list.
     #[serde(default)]
     pub linux: Option<StepExpect>,
+    /// The misuse checker's codes this step must produce (`CHECK-NN`, spec/10-misuse-checker.md),
+    /// under every profile; omitted, none.
+    #[serde(default)]
+    pub detected: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -513,6 +517,9 @@ pub struct EndExpect {
     /// Number of live bounce slots left (default 0).
     #[serde(default)]
     pub live_bounce_slots: Option<Expected>,
+    /// The misuse checker's codes at the end of the vector (its leaks); omitted, none.
+    #[serde(default)]
+    pub detected: Option<Vec<String>>,
 }
 
 /// Expected hazards: an exact set of names, or `undefined` (not checked).

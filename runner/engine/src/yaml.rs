@@ -170,3 +170,8 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for At<T> {
 pub fn to_json(file: &Path, doc: &Document<'_>) -> Result<serde_json::Value, Located> {
     parse::<serde_json::Value>(file, doc)
 }
+
+/// Writes a value as YAML (the expectations file `--emit-expectations` starts a user with).
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    serde_saphyr::to_string(value).map_err(|e| e.to_string())
+}

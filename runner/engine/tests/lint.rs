@@ -35,6 +35,9 @@ fn tree(name: &str, rules: &str, untested: &str, vectors: &str, schema: Option<&
         .map(str::to_string)
         .unwrap_or_else(model::schema_json);
     fs::write(root.join("spec/vector.schema.json"), schema).unwrap();
+    for (name, text) in dmaconf_engine::report::json::schemas() {
+        fs::write(root.join("spec").join(name), text).unwrap();
+    }
     fs::write(root.join("vectors/t/t.yaml"), vectors).unwrap();
     root
 }
@@ -185,4 +188,119 @@ fn derivations_are_counted_and_checked() {
     let e = errors(&tree("derived-bad", RULES, "{}\n", &bad, None));
     assert!(has(&e, "derived from rule TEST-07"), "{e:?}");
     assert!(has(&e, "derived item 0 names no source"), "{e:?}");
+}
+
+/// A vector whose only step states `detected`, with a misuse class or none.
+fn checked_vector(id: &str, rules: &str, misuse: Option<&str>, detected: Option<&str>) -> String {
+    let misuse = misuse.map(|m| format!("misuse: {m}\n")).unwrap_or_default();
+    let detected = detected
+        .map(|d| format!("    detected: [{d}]\n"))
+        .unwrap_or_default();
+    format!(
+        "---\nid: {id}\nrules: [{rules}]\nwhy: test\n{misuse}steps:\n  - dma_use_iova: {{state: s0}}\n{detected}"
+    )
+}
+
+const CHECK_RULES: &str = "#### TEST-01 — one\n\ntext\n\n#### CHECK-01 — a code\n\ntext\n";
+
+#[test]
+fn checker_expectations_are_tested_both_ways() {
+    let run = |name: &str, v: String| {
+        errors(&tree(
+            name,
+            CHECK_RULES,
+            "{}\n",
+            &format!("{HEADER}{v}"),
+            None,
+        ))
+    };
+    let ok = checked_vector(
+        "a",
+        "TEST-01, CHECK-01",
+        Some("use_after_free"),
+        Some("CHECK-01"),
+    );
+    assert!(run("check-ok", ok).is_empty());
+    let e = run(
+        "check-conforming",
+        checked_vector("a", "TEST-01, CHECK-01", None, Some("CHECK-01")),
+    );
+    assert!(
+        has(&e, "a conforming vector expects no checker finding"),
+        "{e:?}"
+    );
+    let e = run(
+        "check-silent-misuse",
+        format!(
+            "{}{}",
+            checked_vector("a", "TEST-01", Some("use_after_free"), None),
+            checked_vector("b", "CHECK-01", Some("use_after_free"), Some("CHECK-01"))
+        ),
+    );
+    assert!(has(&e, "states no `detected:` code"), "{e:?}");
+    let e = run(
+        "check-uncited",
+        format!(
+            "{}{}",
+            checked_vector("a", "TEST-01", Some("use_after_free"), Some("CHECK-01")),
+            checked_vector("b", "CHECK-01", Some("use_after_free"), Some("CHECK-01"))
+        ),
+    );
+    assert!(
+        has(&e, "detected `CHECK-01` must be among its rules"),
+        "{e:?}"
+    );
+    let e = run(
+        "check-unknown",
+        checked_vector(
+            "a",
+            "TEST-01, CHECK-01",
+            Some("use_after_free"),
+            Some("TEST-01"),
+        ),
+    );
+    assert!(has(&e, "is not a checker code"), "{e:?}");
+}
+
+#[test]
+fn a_checker_rule_names_the_code_the_checker_reports() {
+    let v = format!(
+        "{HEADER}{}",
+        checked_vector(
+            "a",
+            "TEST-01, CHECK-01",
+            Some("no_reservation"),
+            Some("CHECK-01")
+        )
+    );
+    let root = tree("checker-names", CHECK_RULES, "{}\n", &v, None);
+    fs::write(
+        root.join("spec/10-misuse-checker.md"),
+        "#### CHECK-02 — stale state\n\nCode `stale_state`. text\n",
+    )
+    .unwrap();
+    let e = errors(&root);
+    assert!(
+        has(
+            &e,
+            "rule CHECK-02 must name its code `stub_state_not_zeroed`"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        has(&e, "checker code CHECK-03 is in one of the spec"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn stale_report_schema_is_an_error() {
+    let v = format!("{HEADER}{}", vector("a", "TEST-01, TEST-02"));
+    let root = tree("report-schema", RULES, "{}\n", &v, None);
+    fs::write(root.join("spec/report-line.schema.json"), "{}\n").unwrap();
+    let e = errors(&root);
+    assert!(
+        has(&e, "report-line.schema.json: the committed schema is out of date; run `dmaconf schema report-line"),
+        "{e:?}"
+    );
 }

@@ -34,6 +34,16 @@ pub fn reference_so() -> PathBuf {
 /// Compiles `ffi/c/fixtures/NAME.c` (with `-D` definitions) into a shared object with the C
 /// compiler the `cc` crate finds (`CC`, else `cc`), warnings as errors, and returns its path.
 pub fn fixture(name: &str, defines: &[&str]) -> PathBuf {
+    compile_c(
+        &root().join("ffi/c/fixtures").join(format!("{name}.c")),
+        name,
+        defines,
+    )
+}
+
+/// Compiles the C file `src` into `CARGO_TARGET_TMPDIR/c-fixtures/NAME[_DEFINES].so` (C99,
+/// pedantic, warnings as errors) and returns its path.
+pub fn compile_c(src: &Path, name: &str, defines: &[&str]) -> PathBuf {
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-fixtures");
     std::fs::create_dir_all(&out_dir).expect("create the fixture directory");
     let tag = defines.join("_").replace(['=', '-'], "_");
@@ -65,7 +75,7 @@ pub fn fixture(name: &str, defines: &[&str]) -> PathBuf {
         .arg("-I")
         .arg(root().join("ffi/c/include"))
         .args(defines.iter().map(|d| format!("-D{d}")))
-        .arg(root().join("ffi/c/fixtures").join(format!("{name}.c")));
+        .arg(src);
     let out = cmd.output().expect("run the C compiler");
     assert!(
         out.status.success(),

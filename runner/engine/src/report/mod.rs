@@ -1,14 +1,31 @@
-//! Running a selection of the suite and reporting it (human text or one JSON document).
+//! Running a selection of the suite and reporting it. One module per output format:
+//! `human` (terminal), `json` (one document, or JSON lines streamed as vectors finish, and the
+//! schema both follow), `junit` (for CI test views), `results` (the canonical snapshot a user
+//! commits), `diff` (two snapshots compared), `expectations` (the baseline of known failures),
+//! `html` (the static report with the matrix and timelines).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::compare::{judge, Profile, ResultClass, Verdict};
 use crate::door::Door;
 use crate::exec::Execution;
 use crate::load::{Loaded, Suite};
+
+pub mod diff;
+pub mod expectations;
+pub mod html;
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod results;
+
+pub use expectations::{Baseline, Waiver};
+pub use human::human;
 
 /// Which vectors to run.
 #[derive(Clone, Debug, Default)]
@@ -50,38 +67,63 @@ impl Filter {
     }
 }
 
-/// One vector's results.
-#[derive(Clone, Debug, Serialize)]
+/// One vector's results (one line of `--json-lines`, one element of the JSON report's
+/// `vectors`).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct VectorReport {
     pub id: String,
+    /// The vector's file, as the suite was loaded (relative when `--root` is).
     pub file: PathBuf,
+    /// First line of the vector's document in `file`.
     pub line: u64,
     pub area: String,
     pub rules: Vec<String>,
+    /// The platform presets the vector ran on (empty when it did not run).
+    #[serde(default)]
+    pub presets: Vec<String>,
+    /// The result class per profile, with its reason and mismatches.
     pub results: BTreeMap<Profile, Verdict>,
+    /// Expectations-file entries that turned a result into `waived`, per profile.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub waived: BTreeMap<Profile, Waiver>,
+    /// Problems with this vector's expectations-file entries (a stale or wrong entry); each
+    /// makes the run red.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// The full trace (absent with `--no-trace`, or when the vector did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<json::TraceSchema>")]
     pub trace: Option<Execution>,
+    /// Wall time of executing and judging the vector (not in the results snapshot).
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl VectorReport {
+    /// Whether this vector keeps the run green.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty() && self.results.values().all(|r| r.class.is_ok())
+    }
 }
 
 /// A whole run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Report {
     pub implementation: String,
     pub profiles: Vec<Profile>,
+    /// Per profile, how many vectors got each class.
     pub summary: BTreeMap<Profile, BTreeMap<ResultClass, usize>>,
     pub vectors: Vec<VectorReport>,
-    /// Problems outside any one vector (bad presets, unreadable files).
+    /// Problems outside any one vector (bad presets, unreadable files, expectations naming an
+    /// unknown vector).
     pub errors: Vec<String>,
 }
 
 impl Report {
-    /// Exit status 0 only when nothing failed, crashed, timed out or could not run.
+    /// Exit status 0 only when nothing failed, crashed, timed out or could not run, and the
+    /// expectations file (if any) is current.
     pub fn ok(&self) -> bool {
-        self.errors.is_empty()
-            && self
-                .vectors
-                .iter()
-                .all(|v| v.results.values().all(|r| r.class.is_ok()))
+        self.errors.is_empty() && self.vectors.iter().all(VectorReport::ok)
     }
 }
 
@@ -92,6 +134,7 @@ pub fn run_one(
     door: &dyn Door,
     profiles: &[Profile],
 ) -> VectorReport {
+    let started = Instant::now();
     let mut results = BTreeMap::new();
     let mut trace = None;
     let rules = loaded
@@ -132,8 +175,15 @@ pub fn run_one(
         line: loaded.line,
         area: loaded.area.clone(),
         rules,
+        presets: trace
+            .as_ref()
+            .map(|t: &Execution| t.runs.iter().map(|r| r.preset.clone()).collect())
+            .unwrap_or_default(),
         results,
+        waived: BTreeMap::new(),
+        errors: Vec::new(),
         trace,
+        elapsed: started.elapsed(),
     }
 }
 
@@ -143,6 +193,19 @@ pub fn run_suite(
     door: &dyn Door,
     profiles: &[Profile],
     filter: &Filter,
+    progress: impl FnMut(&VectorReport),
+) -> Result<Report, String> {
+    run_suite_with(suite, door, profiles, filter, None, progress)
+}
+
+/// Like [`run_suite`], judging each vector against an expectations file as well: `progress`
+/// sees each vector with its waivers applied, so a streamed line says `waived` too.
+pub fn run_suite_with(
+    suite: &Suite,
+    door: &dyn Door,
+    profiles: &[Profile],
+    filter: &Filter,
+    baseline: Option<&Baseline>,
     mut progress: impl FnMut(&VectorReport),
 ) -> Result<Report, String> {
     let mut selected = Vec::new();
@@ -159,7 +222,10 @@ pub fn run_suite(
     door.prepare(&runnable, &suite.presets);
     let mut vectors = Vec::new();
     for loaded in selected {
-        let r = run_one(loaded, suite, door, profiles);
+        let mut r = run_one(loaded, suite, door, profiles);
+        if let Some(b) = baseline {
+            b.apply(&mut r);
+        }
         progress(&r);
         vectors.push(r);
     }
@@ -175,63 +241,15 @@ pub fn run_suite(
             }
         }
     }
+    let mut errors: Vec<String> = suite.errors.iter().map(|e| e.to_string()).collect();
+    if let Some(b) = baseline {
+        errors.extend(b.unknown_ids(suite));
+    }
     Ok(Report {
         implementation: door.name(),
         profiles: profiles.to_vec(),
         summary,
         vectors,
-        errors: suite.errors.iter().map(|e| e.to_string()).collect(),
+        errors,
     })
-}
-
-/// The human-readable report: failures with their diffs, then the summary.
-pub fn human(report: &Report) -> String {
-    let mut out = String::new();
-    for e in &report.errors {
-        out.push_str(&format!("error: {e}\n"));
-    }
-    for v in &report.vectors {
-        for (p, r) in &v.results {
-            if r.class.is_ok() {
-                continue;
-            }
-            out.push_str(&format!(
-                "{} {}::{} ({}:{})\n",
-                r.class.name().to_uppercase(),
-                p.name(),
-                v.id,
-                v.file.display(),
-                v.line
-            ));
-            if let Some(reason) = &r.reason {
-                out.push_str(&format!("    {reason}\n"));
-            }
-            for m in &r.mismatches {
-                let step = m.step.map(|s| format!("step {s}, ")).unwrap_or_default();
-                out.push_str(&format!(
-                    "    [{}] {step}{}: expected {}, actual {}\n",
-                    m.preset, m.what, m.expected, m.actual
-                ));
-                if let Some(d) = &m.diff {
-                    for line in d.lines() {
-                        out.push_str(&format!("      {line}\n"));
-                    }
-                }
-            }
-        }
-    }
-    out.push_str(&format!("implementation: {}\n", report.implementation));
-    for (p, counts) in &report.summary {
-        let parts: Vec<String> = counts
-            .iter()
-            .filter(|(c, n)| **n > 0 || matches!(c, ResultClass::Pass | ResultClass::Fail))
-            .map(|(c, n)| format!("{n} {}", c.name()))
-            .collect();
-        out.push_str(&format!(
-            "{:<9} {}\n",
-            format!("{}:", p.name()),
-            parts.join(", ")
-        ));
-    }
-    out
 }
