@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::path::PathBuf;
 
-use dmaconf_engine::report::{run_suite, Filter};
+use dmaconf_engine::report::{run_suite, Baseline, Filter};
 use dmaconf_engine::{load_suite, DoorFault, FaultKind, Implementation, Profile};
 use dmaconf_platform::{Attrs, Dir, DmaApi, IovaState, Platform, Prot, SgEntry, WarnCode};
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyValueError};
@@ -740,11 +740,27 @@ fn built_from() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs the suite in `vectors_dir` against `factory` (checked by the caller, `dmaconf.run`).
-/// Returns one tuple per vector and profile: `(id, profile, class, reason, diff, trace_json,
-/// file, line)`.
+/// One vector's result under one profile, for `dmaconf.Result`: `(id, profile, class, reason,
+/// diff, trace_json, file, line, waived, errors)`; `waived` is "FILE:LINE: reason" of the
+/// expectation that waived it, `errors` the expectation errors of the vector (stale entries).
+type Row = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    u64,
+    Option<String>,
+    Vec<String>,
+);
+
+/// Runs the suite in `vectors_dir` against `factory` (checked by the caller, `dmaconf.run`),
+/// applying the expectations file if one is given exactly as `dmaconf run --expectations` does.
+/// Returns one row per vector and profile, and the run's problems outside any vector.
 #[pyfunction]
-#[pyo3(signature = (factory, name, capabilities, vectors_dir, profiles, ids, trace))]
+#[pyo3(signature = (factory, name, capabilities, vectors_dir, profiles, ids, trace, expectations=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn run_suite_py(
     py: Python<'_>,
@@ -755,19 +771,8 @@ fn run_suite_py(
     profiles: Vec<String>,
     ids: Vec<String>,
     trace: bool,
-) -> PyResult<(
-    Vec<(
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        String,
-        u64,
-    )>,
-    Vec<String>,
-)> {
+    expectations: Option<PathBuf>,
+) -> PyResult<(Vec<Row>, Vec<String>)> {
     let profiles = profiles
         .iter()
         .map(|p| match p.as_str() {
@@ -794,12 +799,29 @@ fn run_suite_py(
         })
     });
     let suite = load_suite(&vectors_dir);
+    let baseline = match expectations {
+        None => None,
+        Some(path) => {
+            let baseline = Baseline::load(&path).map_err(|errors| {
+                let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                PyValueError::new_err(text.join("\n"))
+            })?;
+            let unknown = baseline.unknown_ids(&suite);
+            if !unknown.is_empty() {
+                return Err(PyValueError::new_err(unknown.join("\n")));
+            }
+            Some(baseline)
+        }
+    };
     let filter = Filter {
         ids,
         ..Filter::default()
     };
-    let report = run_suite(&suite, &implementation, &profiles, &filter, |_| {})
+    let mut report = run_suite(&suite, &implementation, &profiles, &filter, |_| {})
         .map_err(PyValueError::new_err)?;
+    if let Some(b) = &baseline {
+        report.vectors.iter_mut().for_each(|v| b.apply(v));
+    }
     let mut out = Vec::new();
     for v in &report.vectors {
         let trace_json = match (&v.trace, trace) {
@@ -829,6 +851,10 @@ fn run_suite_py(
                 trace_json.clone(),
                 v.file.display().to_string(),
                 v.line,
+                v.waived
+                    .get(profile)
+                    .map(|w| format!("{}: {}", w.at, w.reason)),
+                v.errors.clone(),
             ));
         }
     }
@@ -852,96 +878,20 @@ fn list_vectors(vectors_dir: PathBuf) -> (Vec<(String, String, u64)>, Vec<String
     )
 }
 
-/// The expectations (baseline) file of TEAM.md's format 1, read by the engine's YAML reader so
-/// errors name file:line:column. Until the engine's own reader lands (branch `results`), this
-/// is the format's Python door: the pytest plugin applies it.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectationsFile {
-    format: u32,
-    #[serde(default)]
-    #[allow(dead_code)] // informational
-    implementation: Option<String>,
-    expectations: Vec<ExpectationEntry>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectationEntry {
-    id: dmaconf_engine::yaml::At<String>,
-    profile: ExpectedProfile,
-    result: ExpectedClass,
-    reason: String,
-    #[serde(default)]
-    #[allow(dead_code)] // informational
-    link: Option<String>,
-}
-
-#[derive(serde::Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum ExpectedProfile {
-    Semantic,
-    Linux,
-}
-
-#[derive(serde::Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum ExpectedClass {
-    Fail,
-    Crash,
-    Timeout,
-    NotSupported,
-    HarnessError,
-    Misuse,
-}
-
-/// `(id, line, profile, result, reason)` per entry; a file that does not parse raises
-/// `ValueError` naming file:line:column.
+/// Reads an expectations file with the engine's reader (the CLI's `--expectations`) and checks
+/// its ids against the suite in `vectors_dir`. Returns the problems, each naming file:line.
 #[pyfunction]
-#[allow(clippy::type_complexity)]
-fn load_expectations(path: PathBuf) -> PyResult<Vec<(String, u64, String, String, String)>> {
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| PyValueError::new_err(format!("{}: {e}", path.display())))?;
-    let file: ExpectationsFile = dmaconf_engine::yaml::parse_file(&path, &text)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    if file.format != 1 {
-        return Err(PyValueError::new_err(format!(
-            "{}:1:1: expectations format {} (this dmaconf reads format 1)",
-            path.display(),
-            file.format
-        )));
+fn check_expectations(path: PathBuf, vectors_dir: PathBuf) -> Vec<String> {
+    match Baseline::load(&path) {
+        Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
+        Ok(baseline) => baseline.unknown_ids(&load_suite(&vectors_dir)),
     }
-    Ok(file
-        .expectations
-        .into_iter()
-        .map(|e| {
-            let profile = match e.profile {
-                ExpectedProfile::Semantic => "semantic",
-                ExpectedProfile::Linux => "linux",
-            };
-            let class = match e.result {
-                ExpectedClass::Fail => "fail",
-                ExpectedClass::Crash => "crash",
-                ExpectedClass::Timeout => "timeout",
-                ExpectedClass::NotSupported => "not_supported",
-                ExpectedClass::HarnessError => "harness_error",
-                ExpectedClass::Misuse => "misuse",
-            };
-            (
-                e.id.value,
-                e.id.line,
-                profile.into(),
-                class.into(),
-                e.reason,
-            )
-        })
-        .collect())
 }
 
 #[pymodule]
 fn _dmaconf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_vectors, m)?)?;
-    m.add_function(wrap_pyfunction!(load_expectations, m)?)?;
+    m.add_function(wrap_pyfunction!(check_expectations, m)?)?;
     m.add_function(wrap_pyfunction!(run_suite_py, m)?)?;
     m.add_function(wrap_pyfunction!(built_from, m)?)?;
     m.add_class::<PyPlatform>()?;

@@ -11,6 +11,7 @@ and one whose vector no longer fails that way fails as a stale expectation."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -46,13 +47,6 @@ def pytest_addoption(parser: Any) -> None:
     )
 
 
-class Waiver:
-    def __init__(self, result: str, reason: str, where: str) -> None:
-        self.result = result
-        self.reason = reason
-        self.where = where
-
-
 class DmaconfRun:
     """The one in-process run shared by every item of the session."""
 
@@ -74,37 +68,33 @@ class DmaconfRun:
             api.check(self.impl)
         except api.ImplementationError as e:
             self.problem = str(e)
-        self.waivers: Dict[Tuple[str, str], Waiver] = {}
+        self.expectations: Optional[str] = None
         self.results: Optional[Dict[Tuple[str, str], Result]] = None
 
-    def load_waivers(self, known: set) -> None:
+    def check_expectations(self) -> None:
+        """Reads the expectations file with the engine's reader (that of `dmaconf run
+        --expectations`): one that does not read, or names an unknown vector, stops the session."""
         path = self.config.getoption("dmaconf_expectations")
         if not path:
             return
         from . import _dmaconf
 
-        try:
-            entries = _dmaconf.load_expectations(path)
-        except ValueError as e:
-            raise pytest.UsageError(f"--dmaconf-expectations: {e}") from None
-        problems = []
-        for vid, line, profile, result, reason in entries:
-            where = f"{path}:{line}"
-            if vid not in known:
-                problems.append(f"{where}: unknown vector id `{vid}`")
-            elif not reason.strip() or reason.strip().startswith("TODO"):
-                problems.append(f"{where}: `{vid}` ({profile}): the reason is not filled in")
-            elif (vid, profile) in self.waivers:
-                problems.append(f"{where}: `{vid}` is listed twice for {profile}")
-            self.waivers[(vid, profile)] = Waiver(result, reason, where)
+        problems = _dmaconf.check_expectations(path, str(self.vectors_dir))
         if problems:
             raise pytest.UsageError("--dmaconf-expectations:\n" + "\n".join(problems))
+        self.expectations = path
 
     def result(self, vid: str, profile: str) -> Result:
         if self.results is None:
             # Only what survived -k / -m / deselection, in one run.
             selected = sorted({i.vid for i in self.session.items if isinstance(i, VectorItem)})
-            rows = run(self.impl, vectors=selected, profile=self.profiles, root=self.vectors_dir)
+            rows = run(
+                self.impl,
+                vectors=selected,
+                profile=self.profiles,
+                root=self.vectors_dir,
+                expectations=self.expectations,
+            )
             self.results = {(r.id, r.profile): r for r in rows}
         return self.results[(vid, profile)]
 
@@ -125,14 +115,10 @@ class VectorItem(pytest.Item):
     def runtest(self) -> None:
         r = self.suite.result(self.vid, self.profile)
         self.user_properties.append(("dmaconf_class", r.cls))
-        waiver = self.suite.waivers.get((self.vid, self.profile))
-        if waiver is not None:
-            if r.cls == waiver.result:
-                pytest.xfail(f"waived ({waiver.where}): {waiver.reason}")
-            raise DmaconfFailure(
-                f"stale expectation ({waiver.where}): {self.profile}::{self.vid} is listed as "
-                f"{waiver.result} but was {r.cls}" + ("" if r.ok else "\n" + r.report())
-            )
+        if r.errors:
+            raise DmaconfFailure(r.report())  # ends with the expectation errors
+        if r.cls == "waived":
+            pytest.xfail(f"waived ({r.waived})")
         if r.cls == "not_supported":
             # Reported at the vector (reportinfo), not at this line of the plugin.
             raise pytest.skip.Exception(r.reason or "not_supported", _use_item_location=True)
@@ -183,7 +169,7 @@ class Suite(pytest.Collector):
             raise pytest.UsageError("the dmaconf suite has problems:\n" + "\n".join(errors))
         if not vectors:
             raise pytest.UsageError(f"no dmaconf vectors under {s.vectors_dir}")
-        s.load_waivers({v[0] for v in vectors})
+        s.check_expectations()
         return [
             VectorItem.from_parent(self, name=f"{vid}[{p}]", vid=vid, profile=p, file=file, line=line, suite=s)
             for vid, file, line in vectors
@@ -197,5 +183,8 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: List[Any]) -
     if not config.getoption("dmaconf_impl"):
         return
     suite = DmaconfRun(config, session)
-    node = Suite.from_parent(session, name="dmaconf", nodeid="dmaconf", suite=suite)
+    # Node ids are relative to the rootdir; this one reads `dmaconf::ID[PROFILE]` from where
+    # pytest was started.
+    here = os.path.relpath(config.invocation_params.dir / "dmaconf", config.rootpath)
+    node = Suite.from_parent(session, name="dmaconf", nodeid=here.replace(os.sep, "/"), suite=suite)
     items.extend(node.collect())

@@ -17,9 +17,11 @@ class Result:
     spec/2-outcomes.md: pass, fail, not_supported, misuse, crash, timeout, harness_error,
     waived), `reason`, `diff` (expected/actual per mismatch, with line diffs), `trace` (the full
     trace as the CLI's JSON report has it: per preset, each step's return value, state, events and
-    observations), and where the vector is (`file`, `line`)."""
+    observations), where the vector is (`file`, `line`), and with an expectations file:
+    `waived` ("FILE:LINE: reason" of the entry that waived it) and `errors` (a stale or wrong
+    entry for this vector, which makes the result not ok)."""
 
-    __slots__ = ("id", "profile", "cls", "reason", "diff", "file", "line", "_trace")
+    __slots__ = ("id", "profile", "cls", "reason", "diff", "file", "line", "_trace", "waived", "errors")
 
     def __init__(
         self,
@@ -31,6 +33,8 @@ class Result:
         trace: Optional[str],
         file: str,
         line: int,
+        waived: Optional[str] = None,
+        errors: Sequence[str] = (),
     ) -> None:
         self.id = id
         self.profile = profile
@@ -40,6 +44,8 @@ class Result:
         self.file = file
         self.line = line
         self._trace = trace
+        self.waived = waived
+        self.errors = list(errors)
 
     @property
     def trace(self) -> Optional[Dict[str, Any]]:
@@ -47,8 +53,9 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        """Not a failure: pass, not_supported, misuse or waived (spec/2-outcomes.md)."""
-        return self.cls in ("pass", "not_supported", "misuse", "waived")
+        """Not a failure: pass, not_supported, misuse or waived (spec/2-outcomes.md), and no
+        expectation error."""
+        return self.cls in ("pass", "not_supported", "misuse", "waived") and not self.errors
 
     def report(self) -> str:
         """The failure text the CLI prints for this result."""
@@ -56,6 +63,9 @@ class Result:
         if self.reason:
             lines.append(f"    {self.reason}")
         lines.extend("    " + line for line in self.diff.splitlines())
+        if self.waived:
+            lines.append(f"    waived by {self.waived}")
+        lines.extend(f"    error: {e}" for e in self.errors)
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -86,12 +96,16 @@ def run(
     profile: Union[str, Sequence[str]] = "semantic",
     root: Union[str, os.PathLike, None] = None,
     trace: bool = True,
+    expectations: Union[str, os.PathLike, None] = None,
 ) -> List[Result]:
     """Runs the suite in process against `impl`, a class (or factory) called with no arguments
     for each device, with the `api.DmaImplementation` methods and `capabilities`.
 
     `vectors`: vector-id globs to select (`"link-*"`; default: all). `profile`: `semantic`,
     `linux`, or both as a list. `root`: where the suite is (see `find_vectors`).
+    `expectations`: a file of known results, applied as `dmaconf run --expectations` does (a
+    listed result is `waived`; a stale entry is an error on its result; a file that does not
+    read or names an unknown vector raises `ValueError` naming file:line).
 
     The implementation is checked once first: a missing method or undeclared capability raises
     `ImplementationError` (one harness_error for the run, not one per vector). Returns one
@@ -104,7 +118,8 @@ def run(
     ids = [vectors] if isinstance(vectors, str) else list(vectors or [])
     from . import _dmaconf
 
-    rows, errors = _dmaconf.run_suite_py(impl, name, caps, str(find_vectors(root)), profiles, ids, trace)
+    path = None if expectations is None else str(expectations)
+    rows, errors = _dmaconf.run_suite_py(impl, name, caps, str(find_vectors(root)), profiles, ids, trace, path)
     if errors:
         raise RuntimeError("the suite has problems outside any vector:\n" + "\n".join(errors))
     return [Result(*row) for row in rows]
