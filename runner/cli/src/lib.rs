@@ -39,7 +39,7 @@ pub fn implementation(name: &str) -> Result<Implementation, String> {
                 .map(|p| p.implementation())
                 .map_err(|e| e.to_string()),
             None => Err(format!(
-                "unknown implementation `{other}` (available: reference, c:PATH.so, wire:COMMAND, kernel:qemu)"
+                "unknown implementation `{other}` (available: reference, c:PATH.so, py:pkg.mod:Class, wire:COMMAND, kernel:qemu)"
             )),
         },
     }
@@ -94,7 +94,8 @@ impl Default for DoorOptions {
 }
 
 /// Resolves `--impl NAME` to a door: `reference` (in process), `kernel:qemu`, `c:PATH.so`
-/// (isolated through the wire, or in process with `options.in_process`), or `wire:COMMAND`
+/// (isolated through the wire, or in process with `options.in_process`), `py:pkg.mod:Class`
+/// (a Python class in a `dmaconf.serve` child, [`python_server`]), or `wire:COMMAND`
 /// (any child command speaking the wire, `spec/9-wire.md`; split like a shell line).
 pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Door>, String> {
     if let Some(command) = name.strip_prefix("wire:") {
@@ -102,6 +103,12 @@ pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Doo
             .filter(|a| !a.is_empty())
             .ok_or_else(|| format!("`--impl {name}`: cannot split `{command}` into a command"))?;
         let wire = dmaconf_wire::Wire::start(&argv, options.timeout)?;
+        let mut implementation = wire.implementation();
+        implementation.check = options.check;
+        return Ok(Box::new(implementation));
+    }
+    if let Some(class) = name.strip_prefix("py:") {
+        let wire = dmaconf_wire::Wire::start(&python_server(root, class), options.timeout)?;
         let mut implementation = wire.implementation();
         implementation.check = options.check;
         return Ok(Box::new(implementation));
@@ -121,6 +128,23 @@ pub fn door(name: &str, root: &Path, options: DoorOptions) -> Result<Box<dyn Doo
             Box::new(i) as Box<dyn Door>
         }),
     }
+}
+
+/// `--impl py:pkg.mod:Class`: the Python implementation runs in a child, `python -m
+/// dmaconf.serve pkg.mod:Class` (ffi/python), isolated like a C plug-in. The interpreter is
+/// `$DMACONF_PYTHON` or `python3`; the `dmaconf` package comes from this checkout
+/// (`ffi/python/python`, pure Python, no build needed), the class from the current directory
+/// or `PYTHONPATH`.
+pub fn python_server(root: &Path, class: &str) -> Vec<String> {
+    let python = std::env::var("DMACONF_PYTHON").unwrap_or_else(|_| "python3".into());
+    let package = root.join("ffi/python/python");
+    let package = std::fs::canonicalize(&package).unwrap_or(package);
+    // `-c` keeps the current directory first on sys.path, as `-m` does.
+    let start = format!(
+        "import sys; sys.path.insert(1, {:?}); from dmaconf.serve import main; sys.exit(main())",
+        package.display().to_string()
+    );
+    vec![python, "-c".into(), start, class.into()]
 }
 
 /// `dmaconf serve --impl NAME`: serves an implementation over stdin and stdout. The protocol

@@ -69,8 +69,9 @@ enum Command {
 #[derive(Args)]
 struct RunArgs {
     /// The implementation under test: `reference`, `c:PATH.so` (a C ABI plug-in,
-    /// ffi/c/include/dmaconf.h, isolated in a child process), `wire:COMMAND` (any program
-    /// speaking spec/9-wire.md) or `kernel:qemu`.
+    /// ffi/c/include/dmaconf.h, isolated in a child process), `py:pkg.mod:Class` (a Python
+    /// class, ffi/python, in a `dmaconf.serve` child), `wire:COMMAND` (any program speaking
+    /// spec/9-wire.md) or `kernel:qemu`.
     #[arg(long = "impl", default_value = "reference")]
     implementation: String,
     /// With `--impl c:PATH.so`: load the plug-in into this process (fast, debugger-friendly;
