@@ -34,8 +34,21 @@ fn baseline_waives_and_goes_stale() {
         e.replace("TODO: why", "test fixture: wrong address"),
     )
     .unwrap();
-    let waived = dmaconf(r, &["run", "--expectations", "e.yaml"]);
+    let waived = dmaconf(
+        r,
+        &["run", "--expectations", "e.yaml", "--results", "after.json"],
+    );
     assert_eq!(waived.status.code(), Some(0), "{}", text(&waived));
+    // The snapshot records what the implementation did: the same bytes with or without the
+    // waiver, so committing the first snapshot keeps the CI job's `git diff` clean.
+    let plain = dmaconf(r, &["run", "--results", "before.json"]);
+    assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
+    let before = std::fs::read_to_string(r.join("before.json")).unwrap();
+    assert_eq!(
+        before,
+        std::fs::read_to_string(r.join("after.json")).unwrap()
+    );
+    assert!(before.contains("\"linux\": \"fail\""), "{before}");
     assert!(
         text(&waived).contains("linux:    1 pass, 0 fail, 1 waived"),
         "{}",
