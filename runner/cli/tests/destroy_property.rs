@@ -109,7 +109,9 @@ fn setup(presets: &Presets, c: &Case) -> Side {
 
 fn presets() -> Presets {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/presets");
-    Presets::load(&root).expect("the presets load")
+    let (presets, errors) = Presets::load(&root);
+    assert!(errors.is_empty(), "the presets load: {errors:?}");
+    presets
 }
 
 proptest! {
