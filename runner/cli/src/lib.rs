@@ -160,6 +160,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a positive duration"))
 }
 
+/// The selection flags of `dmaconf run` as the user typed them, for an error that names them.
+pub fn selection(f: &dmaconf_engine::report::Filter) -> String {
+    let flags: Vec<String> = [
+        ("--filter", &f.ids),
+        ("--rule", &f.rules),
+        ("--area", &f.areas),
+    ]
+    .into_iter()
+    .flat_map(|(flag, values)| values.iter().map(move |v| format!("{flag} '{v}'")))
+    .collect();
+    if flags.is_empty() {
+        "(the suite has no vectors)".into()
+    } else {
+        flags.join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

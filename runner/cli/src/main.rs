@@ -203,6 +203,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // An empty selection is an error, not a green run (nextest does the same): a typo in
+            // `--filter` must not pass CI by running nothing.
+            if report.vectors.is_empty() {
+                eprintln!("error: no vector matches {}", dmaconf::selection(&f));
+                return ExitCode::from(2);
+            }
             if let (Some(path), Some(k)) = (&agreement, &kernel) {
                 let explained = std::fs::read_to_string(path.with_extension("explained"))
                     .map(|t| dmaconf_kernel::table::explanations(&t))

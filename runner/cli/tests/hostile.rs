@@ -177,3 +177,39 @@ fn a_fifo_named_yaml_is_refused_not_read() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `dmaconf ARGS...` on the repository's own suite: exit code, stdout, stderr.
+fn dmaconf(args: &[&str]) -> (Option<i32>, String, String) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
+        .arg("--root")
+        .arg(&repo)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_empty_selection_is_an_error_not_a_green_run() {
+    for args in [
+        ["--filter", "no-such-vector-*"],
+        ["--rule", "NOPE-99"],
+        ["--area", "no-such-area"],
+    ] {
+        let mut all = vec!["run", "--profile", "semantic"];
+        all.extend(args);
+        let (code, _, err) = dmaconf(&all);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("no vector matches"), "{args:?}: {err}");
+        assert!(err.contains(args[1]), "{args:?} named: {err}");
+    }
+    // A selection that matches still runs.
+    let (code, out, err) = dmaconf(&["run", "--profile", "semantic", "--area", "state"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
