@@ -16,6 +16,10 @@ fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&presets).unwrap();
     std::fs::create_dir_all(root.join("vectors/state")).unwrap();
     std::fs::create_dir_all(root.join("spec")).unwrap();
+    for e in std::fs::read_dir(repo.join("spec")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), root.join("spec").join(e.file_name())).unwrap();
+    }
     for e in std::fs::read_dir(repo.join("vectors/presets")).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), presets.join(e.file_name())).unwrap();
@@ -213,3 +217,138 @@ fn an_empty_selection_is_an_error_not_a_green_run() {
     assert_eq!(code, Some(0), "{out}{err}");
 }
 
+/// Vectors `lint` rejects, each for one reason, and where each reason is (file line, column).
+const REJECTED: &str = "format: 1
+area: state
+defaults: {platform: x86-vtd-q35, requires: [iova_api]}
+---
+id: state-fields-and-accessors
+rules: [STATE-02]
+why: a second vector with an id the suite already uses
+steps:
+  - dma_use_iova: {state: s0}
+    expect: {ret: false}
+---
+id: cites-an-unknown-rule
+rules: [STATE-02, NOPE-01]
+why: cites a rule spec/ does not define
+steps:
+  - dma_use_iova: {state: s0}
+    expect: {ret: false}
+---
+id: names-an-unknown-preset
+rules: [STATE-02]
+why: its platform is no preset
+platform: x86-vtd-q99
+steps:
+  - dma_use_iova: {state: s0}
+    expect: {ret: false}
+---
+id: names-a-state-never-made
+rules: [STATE-02]
+why: s9 is never made
+buffers:
+  a: {size: 0x1000}
+steps:
+  - dma_use_iova: {state: s0}
+    expect: {ret: false}
+  - device.read: {addr: s9.addr, len: 4}
+---
+id: names-a-buffer-never-declared
+rules: [STATE-02]
+why: zz is no buffer
+buffers:
+  a: {size: 0x1000}
+steps:
+  - dma_iova_try_alloc: {state: s0, phys: buf.zz, size: 0x1000}
+---
+id: unmaps-a-list-never-mapped
+rules: [STATE-02]
+why: list l was never mapped
+steps:
+  - dma_unmap_sg: {list: l, dir: to_device}
+---
+id: expects-a-state-never-made
+rules: [STATE-02]
+why: the expectation names s7
+buffers:
+  a: {size: 0x1000}
+steps:
+  - dma_iova_try_alloc: {state: s0, phys: buf.a, size: 0x1000}
+    expect: {state: {addr: s7.addr}}
+";
+
+/// (vector id, what its error must say, the line:column it must point at: the vector's `id:`
+/// line, or the step's own line)
+const REASONS: &[(&str, &str, &str)] = &[
+    (
+        "state-fields-and-accessors",
+        "is already used at",
+        "bad.yaml:5:1",
+    ),
+    (
+        "cites-an-unknown-rule",
+        "cites rule NOPE-01, which spec/ does not define",
+        "bad.yaml:12:1",
+    ),
+    (
+        "names-an-unknown-preset",
+        "unknown platform preset `x86-vtd-q99`",
+        "bad.yaml:19:1",
+    ),
+    ("names-a-state-never-made", "no state `s9`", "bad.yaml:35:5"),
+    (
+        "names-a-buffer-never-declared",
+        "no buffer `zz`",
+        "bad.yaml:43:5",
+    ),
+    ("unmaps-a-list-never-mapped", "no list `l`", "bad.yaml:49:5"),
+    (
+        "expects-a-state-never-made",
+        "no state `s7`",
+        "bad.yaml:57:5",
+    ),
+];
+
+#[test]
+fn run_refuses_what_lint_rejects_each_vector_named_at_its_line() {
+    let root = scratch("rejected");
+    std::fs::write(root.join("vectors/state/zz-bad.yaml"), REJECTED).unwrap();
+    let o = run(&root);
+    // The three good vectors of state.yaml still pass, each once.
+    let passes: Vec<&str> = o
+        .vectors
+        .iter()
+        .filter(|(_, c, _)| c == "pass")
+        .map(|(id, _, _)| id.as_str())
+        .collect();
+    assert_eq!(passes.len(), 3, "{:?}", o.vectors);
+    for (id, says, at) in REASONS {
+        let at = at.replace("bad.yaml", "zz-bad.yaml");
+        let (_, class, reason) = o
+            .vectors
+            .iter()
+            .find(|(v, c, _)| v == id && c != "pass")
+            .unwrap_or_else(|| panic!("{id} is not refused: {:?}", o.vectors));
+        assert_eq!(class, "harness_error", "{id}: {reason}");
+        assert!(reason.contains(says), "{id}: {reason}");
+        assert!(reason.contains(&at), "{id} at {at}: {reason}");
+    }
+
+    // lint names each one at the same place.
+    let out = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
+        .arg("--root")
+        .arg(&root)
+        .arg("lint")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (id, says, at) in REASONS {
+        let at = at.replace("bad.yaml", "zz-bad.yaml");
+        assert!(
+            err.lines().any(|l| l.contains(says) && l.contains(&at)),
+            "lint misses {id} ({says} at {at}):\n{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -65,8 +65,8 @@ fn eval_str(text: &str, symbols: &dyn Symbols) -> Result<u64, String> {
 /// 64-bit number, every name of a known form. Run at load time, so a mistake is reported at the
 /// vector's file:line:column rather than when the step runs.
 pub fn check_syntax(text: &str) -> Result<(), String> {
-    struct NoSymbols;
-    impl Symbols for NoSymbols {
+    struct AnyName;
+    impl Symbols for AnyName {
         fn buffer(&self, _: &str) -> Option<(u64, u64)> {
             Some((0, 0))
         }
@@ -80,11 +80,17 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
             Some(0)
         }
     }
+    check_names(text, &AnyName)
+}
+
+/// Checks an expression's shape and that `symbols` knows every name in it, without doing the
+/// arithmetic (the values are not known before the vector runs).
+pub fn check_names(text: &str, symbols: &dyn Symbols) -> Result<(), String> {
     let mut expect_term = true;
     for token in tokens(text)? {
         match (expect_term, token) {
             (true, Token::Term(t)) => {
-                term(t, &NoSymbols)?;
+                term(t, symbols)?;
                 expect_term = false;
             }
             (false, Token::Plus | Token::Minus) => expect_term = true,

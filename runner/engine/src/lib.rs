@@ -19,6 +19,7 @@ pub mod model;
 pub mod pattern;
 pub mod preset;
 pub mod report;
+pub mod scope;
 pub mod yaml;
 
 pub use compare::{judge, Profile, ResultClass, Verdict};

@@ -262,16 +262,11 @@ pub fn lint(root: &Path, suite: &Suite) -> LintReport {
         BTreeSet::new()
     });
     let mut cited: BTreeSet<String> = BTreeSet::new();
-    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    // Duplicate ids, unknown presets and rules, undefined names: the loader refuses them (so
+    // `run` does too) and they arrive here as the vector's error.
     for l in &suite.vectors {
         let place = format!("{}:{}", l.file.display(), l.line);
         r.vectors += 1;
-        if let Some(first) = ids.insert(l.id.clone(), place.clone()) {
-            r.errors.push(format!(
-                "{place}: vector id `{}` is already used at {first}",
-                l.id
-            ));
-        }
         match &l.vector {
             Err(e) => r.errors.push(e.to_string()),
             Ok(v) => {

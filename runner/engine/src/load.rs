@@ -1,6 +1,7 @@
 //! Finding and reading vector files. One malformed vector becomes one `harness_error` result
 //! naming its file:line:column; the other vectors of the file still load.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dmaconf_platform::{Attrs, WarnCode};
@@ -120,7 +121,50 @@ pub fn load_suite(root: &Path) -> Suite {
             Err(e) => suite.errors.push(e),
         }
     }
+    let rules = root
+        .parent()
+        .map(|r| r.join("spec"))
+        .filter(|s| s.is_dir())
+        .and_then(|s| crate::lint::spec_rules(&s).ok());
+    refuse_across_files(&mut suite, rules.as_ref());
     suite
+}
+
+/// What one file cannot see and `run` must refuse as `lint` does (issue 15): an id the suite
+/// already uses (the first keeps it, each later one is a `harness_error` naming the first), a
+/// platform preset `vectors/presets/` lacks, and, when the repository's `spec/` is at hand, a
+/// rule it does not define.
+fn refuse_across_files(suite: &mut Suite, rules: Option<&BTreeMap<String, String>>) {
+    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    for l in &mut suite.vectors {
+        let here = format!("{}:{}", l.file.display(), l.line);
+        let refuse = |m: String| Located::new(&l.file, l.line, 1, m);
+        if let Some(at) = first.get(&l.id) {
+            let m = format!("vector id `{}` is already used at {at}", l.id);
+            l.vector = Err(refuse(m));
+            continue;
+        }
+        first.insert(l.id.clone(), here);
+        let Ok(v) = &l.vector else { continue };
+        let unknown_rule = rules.and_then(|r| v.rules.iter().find(|x| !r.contains_key(*x)));
+        let unknown_preset = v.platform.iter().flat_map(|p| &p.0).find(|c| {
+            !suite.presets.by_id.contains_key(&c.preset)
+                && !suite.presets.broken.contains_key(&c.preset)
+        });
+        if let Some(rule) = unknown_rule {
+            let m = format!(
+                "vector `{}` cites rule {rule}, which spec/ does not define",
+                v.id
+            );
+            l.vector = Err(refuse(m));
+        } else if let Some(c) = unknown_preset {
+            let m = format!(
+                "vector `{}`: unknown platform preset `{}` (no vectors/presets/{}.yaml)",
+                v.id, c.preset, c.preset
+            );
+            l.vector = Err(refuse(m));
+        }
+    }
 }
 
 /// The `id:` of a document read as text, for naming a vector that does not parse.
@@ -385,5 +429,5 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
             }
         }
     }
-    Ok(())
+    crate::scope::check(v).map_err(|(line, column, m)| at(line, column, m))
 }
