@@ -177,6 +177,19 @@ pub fn selection(f: &dmaconf_engine::report::Filter) -> String {
     }
 }
 
+/// Writes to standard output through one buffered lock. A reader that went away early
+/// (`dmaconf run | head`) is not a failure of the run: what is left is dropped quietly and the
+/// exit status still says how the run went. Any other write error is returned.
+pub fn write_stdout(
+    f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match f(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

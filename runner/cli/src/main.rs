@@ -98,8 +98,13 @@ fn main() -> ExitCode {
     let root = cli.root.unwrap_or_else(dmaconf::find_root);
     match cli.command {
         Command::Schema => {
-            print!("{}", model::schema_json());
-            ExitCode::SUCCESS
+            match dmaconf::write_stdout(|w| w.write_all(model::schema_json().as_bytes())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Serve { implementation } => match dmaconf::serve_stdio(&implementation) {
             Ok(()) => ExitCode::SUCCESS,
@@ -225,22 +230,25 @@ fn main() -> ExitCode {
                 }
                 eprintln!("agreement table written to {}", path.display());
             }
-            match format {
-                Format::Human => print!("{}", report::human(&report)),
+            let written = match format {
+                Format::Human => {
+                    dmaconf::write_stdout(|w| w.write_all(report::human(&report).as_bytes()))
+                }
                 Format::Json => {
                     if no_trace {
                         for v in &mut report.vectors {
                             v.trace = None;
                         }
                     }
-                    match serde_json::to_string_pretty(&report) {
-                        Ok(s) => println!("{s}"),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                    }
+                    dmaconf::write_stdout(|w| {
+                        serde_json::to_writer_pretty(&mut *w, &report)?;
+                        writeln!(w)
+                    })
                 }
+            };
+            if let Err(e) = written {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
             }
             if report.ok() {
                 ExitCode::SUCCESS

@@ -352,3 +352,28 @@ fn run_refuses_what_lint_rejects_each_vector_named_at_its_line() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `dmaconf run ... | head`: the reader goes away early; the runner must stop writing quietly,
+/// not panic on the broken pipe.
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    use std::io::Read;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for format in ["json", "human"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
+            .arg("--root")
+            .arg(&repo)
+            .args(["run", "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        // The pipe's read end is closed here; the rest of the report has nowhere to go.
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{format}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{format}: {err}");
+    }
+}
