@@ -377,3 +377,64 @@ fn a_reader_that_goes_away_is_not_a_panic() {
         assert_ne!(out.status.code(), Some(101), "{format}: {err}");
     }
 }
+
+/// Inputs that used to run and give a silently wrong answer (issue 15 item 7).
+const SILENTLY_WRONG: &str = "format: 1
+area: state
+defaults: {platform: x86-vtd-q35, requires: [iova_api]}
+---
+id: fills-a-buffer-above-16-mib
+rules: [STATE-02]
+why: the fill of a 32 MiB buffer used to be skipped, so its last bytes read as zeros
+buffers:
+  big: {size: 0x2000000, at: 0x100000000, fill: 7}
+steps:
+  - cpu.read: {addr: buf.big.end - 0x10, len: 0x10}
+    expect: {data: {buf: big, at: 0x1fffff0}}
+---
+id: ends-at-the-top-of-the-address-space
+rules: [STATE-02]
+why: buf.top.end is 2^64, which used to wrap to 0
+buffers:
+  top: {size: 0x1000, at: 0xFFFFFFFFFFFFF000}
+steps:
+  - dma_use_iova: {state: s0}
+    expect: {ret: false}
+---
+id: writes-an-octal-number
+rules: [STATE-02]
+why: 0o777 is neither decimal nor 0x
+steps:
+  - state.set: {state: s0, addr: 0o777, size: 0x1000}
+";
+
+#[test]
+fn silently_wrong_inputs_are_errors_at_their_place() {
+    let root = scratch("silently-wrong");
+    std::fs::write(root.join("vectors/state/zz-wrong.yaml"), SILENTLY_WRONG).unwrap();
+    let o = run(&root);
+    // (vector, what its error says, where: the vector's first line, or the number's line:column)
+    for (id, says, at) in [
+        ("fills-a-buffer-above-16-mib", "`fill`", "zz-wrong.yaml:5:1"),
+        (
+            "ends-at-the-top-of-the-address-space",
+            "past the 64-bit",
+            "zz-wrong.yaml:14:1",
+        ),
+        (
+            "writes-an-octal-number",
+            "decimal or `0x`",
+            "zz-wrong.yaml:27:34",
+        ),
+    ] {
+        let (_, class, reason) = o
+            .vectors
+            .iter()
+            .find(|(v, _, _)| v == id)
+            .unwrap_or_else(|| panic!("{id} missing: {:?}", o.vectors));
+        assert_eq!(class, "harness_error", "{id}: {reason}");
+        assert!(reason.contains(says), "{id}: {reason}");
+        assert!(reason.contains(at), "{id} at {at}: {reason}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -451,9 +451,14 @@ fn execute_on(
         let phys =
             b.at.unwrap_or(BUFFER_BASE + i as u64 * BUFFER_STRIDE + (b.offset & 0xFFF));
         if let Some(seed) = b.fill {
-            if b.size <= MAX_ACCESS {
-                machine.mem_write(phys, &pattern::bytes(seed, 0, b.size));
+            if b.size > MAX_ACCESS {
+                // The loader refuses this; a vector built in code must not run half-filled.
+                run.stop = Stop::Harness(format!(
+                    "buffer `{name}`: a `fill` covers at most {MAX_ACCESS:#x} bytes"
+                ));
+                return run;
             }
+            machine.mem_write(phys, &pattern::bytes(seed, 0, b.size));
             fills.insert(name.clone(), seed);
         }
         let p2p_type = match b.kind.unwrap_or(MemoryKindName::Ram) {

@@ -173,8 +173,12 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
             .ok_or_else(|| format!("no buffer `{name}` in this vector")),
         ["buf", name, "end"] => symbols
             .buffer(name)
-            .map(|(phys, size)| phys.wrapping_add(size))
-            .ok_or_else(|| format!("no buffer `{name}` in this vector")),
+            .ok_or_else(|| format!("no buffer `{name}` in this vector"))
+            .and_then(|(phys, size)| {
+                phys.checked_add(size).ok_or_else(|| {
+                    format!("`{t}` is 2^64 or more, past the 64-bit range")
+                })
+            }),
         ["buf", name, "size"] => symbols
             .buffer(name)
             .map(|(_, size)| size)

@@ -358,6 +358,22 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
     if v.steps.is_empty() {
         return Err(top("a vector needs at least one step".into()));
     }
+    for (name, b) in &v.buffers {
+        // A buffer's initial contents are written as one access (spec/INTERPRETING.md §
+        // "Buffers"); a larger `fill` would leave the rest zero and fail a correct door.
+        if b.fill.is_some() && b.size > crate::exec::MAX_ACCESS {
+            return Err(top(format!(
+                "buffer `{name}`: a `fill` covers at most {:#x} bytes (16 MiB); this buffer has {:#x}",
+                crate::exec::MAX_ACCESS,
+                b.size
+            )));
+        }
+        if b.at.is_some_and(|at| at.checked_add(b.size).is_none()) {
+            return Err(top(format!(
+                "buffer `{name}`: `at` + `size` ends past the 64-bit physical address space"
+            )));
+        }
+    }
     for step in &v.steps {
         let s = &step.value;
         let err = |m: String| at(step.line, step.column, m);

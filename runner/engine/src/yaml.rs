@@ -78,8 +78,43 @@ fn options() -> serde_saphyr::Options {
     o
 }
 
+/// Numbers in the vector format are decimal or `0x` hexadecimal (`spec/INTERPRETING.md`), but
+/// YAML 1.2 also reads `0o777` and `0b101` as integers, which the deserializer then cannot tell
+/// from `511` and `5`. Plain scalars spelled that way are refused at their line and column.
+fn refuse_other_radixes(file: &Path, doc: &Document<'_>) -> Result<(), Located> {
+    use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+    let suspect = ["0o", "0O", "0b", "0B"]
+        .iter()
+        .any(|p| doc.text.contains(p));
+    if !suspect {
+        return Ok(());
+    }
+    for item in Parser::new_from_str(doc.text) {
+        // A syntax error is the deserializer's to report, with its own wording.
+        let Ok((Event::Scalar(value, ScalarStyle::Plain, _, _), span)) = item else {
+            continue;
+        };
+        let digits = value.trim_start_matches(['+', '-']);
+        let radix = ["0o", "0O", "0b", "0B"]
+            .iter()
+            .find_map(|p| digits.strip_prefix(p));
+        if radix.is_some_and(|r| {
+            !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }) {
+            return Err(Located::new(
+                file,
+                doc.first_line + span.start.line() as u64 - 1,
+                span.start.col() as u64 + 1,
+                format!("`{value}`: numbers are decimal or `0x` hexadecimal"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses one document into `T`, mapping any error to the file's own line numbers.
 pub fn parse<T: DeserializeOwned>(file: &Path, doc: &Document<'_>) -> Result<T, Located> {
+    refuse_other_radixes(file, doc)?;
     serde_saphyr::from_str_with_options(doc.text, options()).map_err(|e| {
         let (line, column) = e
             .location()
