@@ -438,3 +438,128 @@ fn silently_wrong_inputs_are_errors_at_their_place() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Messages a newcomer can act on (issue 15 item 6).
+fn messages_file() -> String {
+    let mut text = String::from(
+        "format: 1
+area: state
+defaults: {platform: x86-vtd-q35, requires: [iova_api]}
+---
+id: m-duplicate-key
+rules: [STATE-02]
+rules: [STATE-02]
+why: a key given twice
+steps:
+  - dma_use_iova: {state: s0}
+---
+id: m-too-large
+rules: [STATE-02]
+why: a decimal past 2^64
+steps:
+  - state.set: {state: s0, addr: 18446744073709551616, size: 1}
+---
+id: m-data
+rules: [STATE-02]
+why: reads buffer a (fill 3) expecting seed 4
+buffers:
+  a: {size: 0x1000, fill: 3}
+steps:
+  - dma_use_iova: {state: s0}
+    expect: {ret: false}
+  - cpu.read: {addr: buf.a, len: 4}
+    expect: {data: {seed: 4}}
+---
+id: m-events
+rules: [STATE-02]
+why: one event expected, one other happens
+buffers:
+  a: {size: 0x1000}
+steps:
+  - dma_iova_try_alloc: {state: s0, phys: buf.a, size: 0x1000}
+  - dma_iova_link: {state: s0, phys: buf.a, offset: 0, size: 0x1000, dir: to_device}
+    linux:
+      events:
+        - warn: direct_overflow
+---
+id: m-step-error
+rules: [STATE-02]
+why: the second step reads more than one access moves
+buffers:
+  a: {size: 0x1000}
+steps:
+  - dma_use_iova: {state: s0}
+    expect: {ret: false}
+  - cpu.read: {addr: buf.a, len: 0x2000000}
+---
+id: m-budget
+rules: [STATE-02]
+why: more steps than the YAML budget holds
+steps:
+",
+    );
+    for _ in 0..60_000 {
+        text.push_str("  - dma_use_iova: {state: s0}\n");
+    }
+    text
+}
+
+#[test]
+fn messages_name_the_place_the_pattern_and_the_number() {
+    let root = scratch("messages");
+    std::fs::write(root.join("vectors/state/zz-messages.yaml"), messages_file()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "--profile", "linux", "--filter", "m-*"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let section = |id: &str| -> String {
+        let head = format!("::{id} (");
+        let start = text
+            .find(&head)
+            .unwrap_or_else(|| panic!("{id} missing:\n{text}"));
+        let rest = &text[start..];
+        let end = rest[1..].find("\n    ").map_or(rest.len(), |e| e + 1);
+        let more = rest[end..]
+            .find("\n[A-Z]")
+            .or_else(|| rest[end..].find("\nimplementation:"));
+        rest[..end + more.unwrap_or(0)].to_string()
+    };
+    // Nothing of the library or of Rust's Debug format reaches the user.
+    for leak in [
+        "DuplicateKeyPolicy",
+        "from_str_multiple",
+        "Nodes {",
+        "floating point",
+    ] {
+        assert!(!text.contains(leak), "{leak}:\n{text}");
+    }
+    let dup = section("m-duplicate-key");
+    assert!(
+        dup.contains("zz-messages.yaml:7:1: duplicate key `rules`"),
+        "{dup}"
+    );
+    let big = section("m-too-large");
+    assert!(
+        big.contains("`18446744073709551616` is too large a number"),
+        "{big}"
+    );
+    // Steps count from 1 and carry their own line; the expected pattern is named.
+    let data = section("m-data");
+    assert!(
+        data.contains("step 2 (line 26), data: expected 4 bytes of pattern seed 4"),
+        "{data}"
+    );
+    let events = section("m-events");
+    assert!(events.contains("step 2 (line 36), events: expected 1 event, actual the same number, 1 of them different"), "{events}");
+    assert!(!events.contains("1 events"), "{events}");
+    let step = section("m-step-error");
+    assert!(step.contains("step 2 (cpu.read, line 49)"), "{step}");
+    // The budget is reported at a line of the file, in the format's words.
+    let budget = section("m-budget");
+    assert!(budget.contains("zz-messages.yaml:"), "{budget}");
+    assert!(budget.contains("about 19,000 steps"), "{budget}");
+    let _ = std::fs::remove_dir_all(&root);
+}

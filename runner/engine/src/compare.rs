@@ -84,8 +84,12 @@ impl ResultClass {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Mismatch {
     pub preset: String,
+    /// The step, counted from 1 as people count them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
+    /// The step's own line in the vector file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     pub what: String,
     pub expected: String,
     pub actual: String,
@@ -168,6 +172,8 @@ struct Judge<'a> {
     mismatches: Vec<Mismatch>,
     chosen: Vec<String>,
     fills: BTreeMap<String, u64>,
+    /// The file line of the step being judged.
+    line: Option<u64>,
 }
 
 impl Judge<'_> {
@@ -181,6 +187,7 @@ impl Judge<'_> {
         Mismatch {
             preset: self.run.preset.clone(),
             step,
+            line: step.and(self.line),
             what: what.to_string(),
             expected,
             actual,
@@ -421,6 +428,23 @@ fn event_matches(
     Ok(true)
 }
 
+/// The pattern a data expectation names, as the vector wrote it.
+fn pattern_name(p: &crate::model::PatternSpec, fills: &BTreeMap<String, u64>) -> String {
+    let from = match p.at {
+        Some(at) if at != 0 => format!(" from its byte {at:#x}"),
+        _ => String::new(),
+    };
+    match (p.seed, p.byte, &p.buf) {
+        (Some(seed), _, _) => format!("pattern seed {seed}{from}"),
+        (_, Some(b), _) => format!("byte {b:#04x} repeated"),
+        (_, _, Some(name)) => match fills.get(name) {
+            Some(seed) => format!("buffer `{name}`'s fill (pattern seed {seed}){from}"),
+            None => format!("buffer `{name}`'s fill{from}"),
+        },
+        _ => "the pattern".into(),
+    }
+}
+
 /// Judges one vector's execution under one profile.
 pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
     let fills: BTreeMap<String, u64> = vector
@@ -461,6 +485,7 @@ pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
             mismatches: Vec::new(),
             chosen: Vec::new(),
             fills: fills.clone(),
+            line: None,
         };
         if let Err(e) = judge_run(&mut j, vector, profile) {
             return Verdict::of(
@@ -500,7 +525,9 @@ fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(),
             granule: run.facts.map(|f| f.granule()).unwrap_or(0),
             pool: run.pool,
         };
-        judge_step(j, step, trace, &exp, &sym).map_err(|e| format!("step {}: {e}", trace.index))?;
+        j.line = Some(spec.line);
+        judge_step(j, step, trace, &exp, &sym)
+            .map_err(|e| format!("step {} (line {}): {e}", trace.index + 1, spec.line))?;
     }
     // The allocation invariants are promises to callers that keep their obligations; a vector
     // that breaks one on purpose may show them broken (spec/INTERPRETING.md).
@@ -517,7 +544,7 @@ fn judge_step(
     exp: &StepExpect,
     sym: &RunSymbols<'_>,
 ) -> Result<(), String> {
-    let at = Some(t.index);
+    let at = Some(t.index + 1);
     let mut found: Vec<Mismatch> = Vec::new();
     if let Some(want) = &exp.ret {
         let ret = t
@@ -615,11 +642,18 @@ fn judge_step(
                 .unified_diff()
                 .header("expected", "actual")
                 .to_string();
+            let plural = |n: usize| if n == 1 { "event" } else { "events" };
+            let actual = if want.len() == have.len() {
+                let differ = want.iter().zip(&have).filter(|(w, h)| w != h).count();
+                format!("the same number, {differ} of them different (diff below)")
+            } else {
+                format!("{} {}", have.len(), plural(have.len()))
+            };
             let mut m = j.mismatch(
                 at,
                 "events",
-                format!("{} events", want.len()),
-                format!("{} events", have.len()),
+                format!("{} {}", want.len(), plural(want.len())),
+                actual,
             );
             m.diff = Some(diff);
             found.push(m);
@@ -636,7 +670,7 @@ fn judge_step(
                     found.push(j.mismatch(
                         at,
                         "data",
-                        format!("{} bytes of the pattern", want.len()),
+                        format!("{} bytes of {}", want.len(), pattern_name(p, &j.fills)),
                         match first {
                             Some(i) => format!(
                                 "{} bytes, first difference at byte {i:#x}: {:#04x} instead of {:#04x}",

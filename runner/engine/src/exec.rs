@@ -527,7 +527,8 @@ fn execute_on(
         run.steps.push(trace);
         if let Some(e) = stop {
             let action = action_name(&step.value).unwrap_or("?");
-            let context = format!("step {index} ({action})");
+            // Counted from 1 and placed at the step's own line, as a reader finds it.
+            let context = format!("step {} ({action}, line {})", index + 1, step.line);
             // A fault of the implementation (a panic, or a door's typed fault) carries its
             // class; any other step error is the vector's (harness_error).
             run.stop = match runner.fault.take() {

@@ -40,7 +40,8 @@ pub fn check(vector: &Vector, run: &Run) -> Vec<Mismatch> {
         let step = &spec.value;
         let bad = |what: &str, detail: String| Mismatch {
             preset: run.preset.clone(),
-            step: Some(t.index),
+            step: Some(t.index + 1),
+            line: Some(spec.line),
             what: what.to_string(),
             expected: String::new(),
             actual: detail,

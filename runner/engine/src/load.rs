@@ -240,6 +240,10 @@ pub fn load_file(file: &Path, text: &str) -> Vec<Loaded> {
     rest.iter()
         .map(|doc| {
             let parsed = yaml::parse::<Vector>(file, doc).and_then(|mut v| {
+                // Step positions become file lines, so every later message can cite them.
+                for s in &mut v.steps {
+                    s.line += doc.first_line - 1;
+                }
                 apply_defaults(&mut v, &header);
                 check(file, doc.first_line, &v)?;
                 Ok(v)
@@ -324,13 +328,9 @@ pub fn action_name(step: &Step) -> Result<&'static str, String> {
 
 /// Checks a parsed vector beyond what its types enforce: shapes the schema cannot express.
 fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
+    // Step lines are file lines already (`load_file`).
     let at = |line: u64, column: u64, msg: String| {
-        Located::new(
-            file,
-            first_line + line - 1,
-            column,
-            format!("vector `{}`: {msg}", v.id),
-        )
+        Located::new(file, line, column, format!("vector `{}`: {msg}", v.id))
     };
     let top = |msg: String| Located::new(file, first_line, 1, format!("vector `{}`: {msg}", v.id));
     if v.id.is_empty()
@@ -445,5 +445,8 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
             }
         }
     }
-    crate::scope::check(v).map_err(|(line, column, m)| at(line, column, m))
+    crate::scope::check(v).map_err(|(place, m)| match place {
+        Some((line, column)) => at(line, column, m),
+        None => top(m),
+    })
 }

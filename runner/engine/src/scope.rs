@@ -205,9 +205,12 @@ impl<'a> Known<'a> {
     }
 }
 
-/// Checks every name a vector uses; the error carries the step's line and column within the
-/// document (1-based) and says what is missing.
-pub fn check(v: &Vector) -> Result<(), (u64, u64, String)> {
+/// The step's line and column (none: the vector as a whole) and what is wrong there.
+type Refusal = (Option<(u64, u64)>, String);
+
+/// Checks every name a vector uses; the error carries the step's line and column (as the
+/// vector's steps hold them) and says what is missing.
+pub fn check(v: &Vector) -> Result<(), Refusal> {
     let mut known = Known {
         buffers: v.buffers.keys().map(String::as_str).collect(),
         filled: v
@@ -219,7 +222,12 @@ pub fn check(v: &Vector) -> Result<(), (u64, u64, String)> {
         ..Known::default()
     };
     for (i, step) in v.steps.iter().enumerate() {
-        let at = |m: String| (step.line, step.column, format!("step {}: {m}", i + 1));
+        let at = |m: String| {
+            (
+                Some((step.line, step.column)),
+                format!("step {}: {m}", i + 1),
+            )
+        };
         known.arguments(&step.value).map_err(at)?;
         known.made_by(&step.value);
         for e in [&step.value.expect, &step.value.linux]
@@ -232,8 +240,7 @@ pub fn check(v: &Vector) -> Result<(), (u64, u64, String)> {
     for name in v.end.iter().flat_map(|e| e.leaked_states.iter().flatten()) {
         if !known.states.contains(name.as_str()) {
             return Err((
-                1,
-                1,
+                None,
                 format!("`end.leaked_states` names `{name}`, which no step makes"),
             ));
         }
