@@ -190,6 +190,86 @@ pub fn write_stdout(
     }
 }
 
+/// `dmaconf run --fail-nth`: the sweep of every selected vector against an in-process
+/// implementation (`dmaconf_engine::fail_nth`), a summary (or one JSON document) on stdout.
+/// Exit 0 only when every injected failure was unwound cleanly.
+pub fn fail_nth(
+    root: &Path,
+    name: &str,
+    filter: &dmaconf_engine::report::Filter,
+    json: bool,
+) -> std::process::ExitCode {
+    use dmaconf_engine::Door;
+    use std::process::ExitCode;
+    let implementation = match implementation(name) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: --fail-nth needs an in-process implementation: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let suite = dmaconf_engine::load_suite(&root.join("vectors"));
+    let mut sweeps = Vec::new();
+    for l in &suite.vectors {
+        match filter.matches(l) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        let Ok(v) = &l.vector else { continue };
+        if implementation.unmet(v).is_empty() {
+            sweeps.push(dmaconf_engine::fail_nth::sweep(
+                v,
+                &suite.presets,
+                &implementation,
+            ));
+        }
+    }
+    if sweeps.is_empty() {
+        eprintln!("error: no vector matches {}", selection(filter));
+        return ExitCode::from(2);
+    }
+    let calls: u64 = sweeps.iter().map(|s| s.calls).sum();
+    let runs: u64 = sweeps.iter().map(|s| s.runs).sum();
+    let problems: usize = sweeps.iter().map(|s| s.problems.len()).sum();
+    let written = write_stdout(|w| {
+        if json {
+            let doc = serde_json::json!({
+                "implementation": name,
+                "vectors": sweeps.len(),
+                "fallible_calls": calls,
+                "runs": runs,
+                "problems": problems,
+                "sweeps": sweeps,
+            });
+            serde_json::to_writer_pretty(&mut *w, &doc)?;
+            return writeln!(w);
+        }
+        for s in &sweeps {
+            for p in &s.problems {
+                writeln!(w, "UNCLEAN {}: {p}", s.id)?;
+            }
+        }
+        writeln!(
+            w,
+            "fail-nth: {} vectors, {calls} fallible platform calls, {runs} runs with one failed, {problems} unclean",
+            sweeps.len()
+        )
+    });
+    if let Err(e) = written {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

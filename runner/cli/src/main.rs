@@ -61,6 +61,12 @@ enum Command {
         /// (`--impl wire:...`): `10s`, `500ms`, `2m`. A vector that runs longer is `timeout`.
         #[arg(long, default_value = "10s", value_parser = dmaconf::parse_duration)]
         timeout: std::time::Duration,
+        /// Fault injection (iommufd's fail_nth): run each selected vector once per fallible
+        /// platform call it makes (iommu_map, iotlb_sync_map, bounce_alloc), failing the n-th,
+        /// and judge the unwinding: an error returned, no page-table entry, bounce slot or
+        /// stale IOTLB entry left behind. In-process implementations only.
+        #[arg(long)]
+        fail_nth: bool,
     },
     /// Serve an implementation over stdin/stdout with the wire protocol (spec/9-wire.md), for
     /// `dmaconf run --impl wire:COMMAND` or any runner speaking the wire. With `c:PATH.so` this
@@ -150,7 +156,21 @@ fn main() -> ExitCode {
             agreement,
             timeout,
             in_process,
+            fail_nth,
         } => {
+            if fail_nth {
+                let f = Filter {
+                    ids: filter,
+                    rules: rule,
+                    areas: area,
+                };
+                return dmaconf::fail_nth(
+                    &root,
+                    &implementation,
+                    &f,
+                    matches!(format, Format::Json),
+                );
+            }
             if in_process && !implementation.starts_with("c:") {
                 eprintln!("error: --in-process applies to --impl c:PATH.so");
                 return ExitCode::from(2);

@@ -563,3 +563,21 @@ fn messages_name_the_place_the_pattern_and_the_number() {
     assert!(budget.contains("about 19,000 steps"), "{budget}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn the_reference_passes_the_fail_nth_sweep() {
+    let (code, out, err) = dmaconf(&["run", "--fail-nth", "--area", "link"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(summary.ends_with(", 0 unclean"), "{out}");
+    let calls: u64 = summary
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" fallible platform calls"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(calls > 0, "the link vectors make no fallible call: {out}");
+    // An implementation behind a process boundary cannot be injected into.
+    let (code, _, err) = dmaconf(&["run", "--fail-nth", "--impl", "wire:true"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("in-process"), "{err}");
+}

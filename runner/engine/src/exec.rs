@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::expr::{self, Symbols};
+use crate::fail_nth::{FailPlan, Held, Hit, Injecting};
 use crate::fault::DoorFault;
 use crate::implementation::Implementation;
 use crate::load::action_name;
@@ -373,9 +374,33 @@ pub fn execute(vector: &Vector, presets: &Presets, implementation: &Implementati
     Execution {
         runs: choices
             .iter()
-            .map(|c| execute_on(vector, c, presets, implementation))
+            .map(|c| execute_on(vector, c, presets, implementation, &mut None, &mut None))
             .collect(),
     }
+}
+
+/// Executes `vector` on each preset with the `fail_at`-th fallible platform call of each run
+/// failed (0: none, only counted), stopping after the step that met it (`fail_nth.rs`).
+pub fn execute_failing(
+    vector: &Vector,
+    presets: &Presets,
+    implementation: &Implementation,
+    fail_at: u64,
+) -> Vec<(Run, FailPlan, Option<Hit>)> {
+    vector
+        .platform
+        .iter()
+        .flat_map(|p| &p.0)
+        .map(|c| {
+            let mut plan = Some(FailPlan {
+                fail_at,
+                ..FailPlan::default()
+            });
+            let mut hit = None;
+            let run = execute_on(vector, c, presets, implementation, &mut plan, &mut hit);
+            (run, plan.unwrap_or_default(), hit)
+        })
+        .collect()
 }
 
 struct Runner<'a> {
@@ -392,6 +417,8 @@ struct Runner<'a> {
     sg_lists: BTreeMap<String, Vec<SgEntry>>,
     /// How the last implementation call failed, when it did (a panic or a door fault).
     fault: Option<DoorFault>,
+    /// `--fail-nth`: which fallible platform call fails, and the count so far.
+    inject: Option<FailPlan>,
     _vector: &'a Vector,
 }
 
@@ -400,6 +427,8 @@ fn execute_on(
     choice: &PlatformChoice,
     presets: &Presets,
     implementation: &Implementation,
+    inject: &mut Option<FailPlan>,
+    hit: &mut Option<Hit>,
 ) -> Run {
     let mut run = Run {
         preset: choice.preset.clone(),
@@ -497,6 +526,7 @@ fn execute_on(
         now_ns: 0,
         sg_lists: BTreeMap::new(),
         fault: None,
+        inject: None,
         _vector: vector,
     };
 
@@ -520,11 +550,35 @@ fn execute_on(
         }
     }
     let _ = runner.machine.take_events();
+    // Injection starts with the first step: the probe is the device's set-up, not the API.
+    runner.inject = inject.take();
 
     for (index, step) in vector.steps.iter().enumerate() {
+        let before = runner.inject.as_ref().map(|_| Held::of(&runner.machine));
         let trace = runner.step(index, &step.value);
         let stop = trace.error.clone();
+        let failed_here = runner
+            .inject
+            .as_ref()
+            .and_then(|p| p.failed)
+            .filter(|_| hit.is_none());
+        if let (Some(call), Some(before)) = (failed_here, before) {
+            *hit = Some(Hit {
+                step: index + 1,
+                line: step.line,
+                action: trace.action.clone(),
+                call,
+                ret: trace.ret.clone(),
+                before,
+                after: Held::of(&runner.machine),
+                stopped: stop.clone(),
+            });
+        }
         run.steps.push(trace);
+        if failed_here.is_some() {
+            // The rest of the vector assumes the call succeeded.
+            break;
+        }
         if let Some(e) = stop {
             let action = action_name(&step.value).unwrap_or("?");
             // Counted from 1 and placed at the step's own line, as a reader finds it.
@@ -538,6 +592,7 @@ fn execute_on(
             break;
         }
     }
+    *inject = runner.inject.take();
 
     let m = &runner.machine;
     let mappings = m.mappings();
@@ -580,10 +635,25 @@ impl Runner<'_> {
     /// Runs `f` on the implementation with the machine as its platform, catching panics.
     fn call_api<T>(
         &mut self,
-        f: impl FnOnce(&mut dyn DmaApi, &mut Machine) -> T,
+        f: impl FnOnce(&mut dyn DmaApi, &mut dyn Platform) -> T,
     ) -> Result<T, String> {
-        let Runner { machine, api, .. } = self;
-        catch_unwind(AssertUnwindSafe(|| f(api.as_mut(), machine))).map_err(|p| {
+        let Runner {
+            machine,
+            api,
+            inject,
+            ..
+        } = self;
+        catch_unwind(AssertUnwindSafe(|| match inject {
+            Some(plan) => f(
+                api.as_mut(),
+                &mut Injecting {
+                    inner: machine,
+                    plan,
+                },
+            ),
+            None => f(api.as_mut(), machine),
+        }))
+        .map_err(|p| {
             let fault = DoorFault::from_payload(p);
             let text = fault.detail.clone();
             self.fault = Some(fault);
@@ -596,7 +666,7 @@ impl Runner<'_> {
     fn call<T>(
         &mut self,
         state: &str,
-        f: impl FnOnce(&mut dyn DmaApi, &mut Machine, &mut IovaState) -> T,
+        f: impl FnOnce(&mut dyn DmaApi, &mut dyn Platform, &mut IovaState) -> T,
     ) -> Result<(T, IovaState), String> {
         let mut st = self.states.get(state).copied().unwrap_or_default();
         let out = self.call_api(|api, m| f(api, m, &mut st))?;

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod door;
 pub mod exec;
 pub mod expr;
+pub mod fail_nth;
 pub mod fault;
 pub mod implementation;
 pub mod invariants;
