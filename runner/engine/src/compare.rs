@@ -174,6 +174,8 @@ struct Judge<'a> {
     fills: BTreeMap<String, u64>,
     /// The file line of the step being judged.
     line: Option<u64>,
+    /// `i` of the repetition being judged.
+    repetition: Option<u64>,
 }
 
 impl Judge<'_> {
@@ -188,7 +190,10 @@ impl Judge<'_> {
             preset: self.run.preset.clone(),
             step,
             line: step.and(self.line),
-            what: what.to_string(),
+            what: match self.repetition {
+                Some(i) if step.is_some() => format!("{what} (i = {i})"),
+                _ => what.to_string(),
+            },
             expected,
             actual,
             diff: None,
@@ -486,6 +491,7 @@ pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
             chosen: Vec::new(),
             fills: fills.clone(),
             line: None,
+            repetition: None,
         };
         if let Err(e) = judge_run(&mut j, vector, profile) {
             return Verdict::of(
@@ -516,7 +522,11 @@ pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
 
 fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(), String> {
     let run = j.run;
-    for (spec, trace) in vector.steps.iter().zip(&run.steps) {
+    // Each trace is judged against the step it ran (a repeated step has one per repetition).
+    for trace in &run.steps {
+        let Some(spec) = vector.steps.get(trace.index) else {
+            continue;
+        };
         let step = &spec.value;
         let exp = merged(step, profile);
         let sym = RunSymbols {
@@ -524,8 +534,10 @@ fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(),
             states: trace.states_after.clone(),
             granule: run.facts.map(|f| f.granule()).unwrap_or(0),
             pool: run.pool,
+            index: trace.repetition,
         };
         j.line = Some(spec.line);
+        j.repetition = trace.repetition;
         judge_step(j, step, trace, &exp, &sym)
             .map_err(|e| format!("step {} (line {}): {e}", trace.index + 1, spec.line))?;
     }
@@ -731,6 +743,7 @@ fn judge_end(j: &mut Judge<'_>, vector: &Vector) -> Result<(), String> {
         states: BTreeMap::new(),
         granule: 0,
         pool: run.pool,
+        index: None,
     };
     let mappings = run.mapping_count as u64;
     let m = j.graded(

@@ -126,6 +126,9 @@ pub struct StepTrace {
     /// cannot reach the address); the step's observations are then not judged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unobserved: Option<String>,
+    /// `i` of a repeated step's run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repetition: Option<u64>,
     #[serde(skip)]
     pub raw_events: Vec<Event>,
     /// Every state's (addr, size word) after the step, for evaluating expectations.
@@ -158,6 +161,7 @@ impl StepTrace {
             hazards: Vec::new(),
             error: None,
             unobserved: None,
+            repetition: None,
             raw_events: Vec::new(),
             states_after: BTreeMap::new(),
         }
@@ -272,6 +276,8 @@ pub struct RunSymbols<'a> {
     pub states: BTreeMap<String, (u64, u64)>,
     pub granule: u64,
     pub pool: Option<u64>,
+    /// `i` of a repeated step.
+    pub index: Option<u64>,
 }
 
 impl Symbols for RunSymbols<'_> {
@@ -286,6 +292,9 @@ impl Symbols for RunSymbols<'_> {
     }
     fn pool(&self) -> Option<u64> {
         self.pool
+    }
+    fn index(&self) -> Option<u64> {
+        self.index
     }
 }
 
@@ -419,6 +428,8 @@ struct Runner<'a> {
     fault: Option<DoorFault>,
     /// `--fail-nth`: which fallible platform call fails, and the count so far.
     inject: Option<FailPlan>,
+    /// `i` while a repeated step runs.
+    index: Option<u64>,
     _vector: &'a Vector,
 }
 
@@ -527,6 +538,7 @@ fn execute_on(
         sg_lists: BTreeMap::new(),
         fault: None,
         inject: None,
+        index: None,
         _vector: vector,
     };
 
@@ -553,9 +565,17 @@ fn execute_on(
     // Injection starts with the first step: the probe is the device's set-up, not the API.
     runner.inject = inject.take();
 
-    for (index, step) in vector.steps.iter().enumerate() {
+    // A step with `repeat: N` runs N times, `i` counting 0..N (spec/INTERPRETING.md §
+    // "Repetition"); its traces all carry the step's index.
+    let expanded = vector.steps.iter().enumerate().flat_map(|(index, step)| {
+        let times = step.value.repeat.unwrap_or(1);
+        (0..times).map(move |k| (index, step, step.value.repeat.map(|_| k)))
+    });
+    for (index, step, repetition) in expanded {
         let before = runner.inject.as_ref().map(|_| Held::of(&runner.machine));
-        let trace = runner.step(index, &step.value);
+        runner.index = repetition;
+        let mut trace = runner.step(index, &step.value);
+        trace.repetition = repetition;
         let stop = trace.error.clone();
         let failed_here = runner
             .inject
@@ -625,6 +645,7 @@ impl Runner<'_> {
                 .collect(),
             granule: self.granule,
             pool: self.pool,
+            index: self.index,
         }
     }
 

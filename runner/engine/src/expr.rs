@@ -15,6 +15,10 @@ pub trait Symbols {
     /// knows it (`pool` in expressions): the machine's pool is a model choice, the kernel's moves
     /// between boots, so slot addresses are stated relative to it.
     fn pool(&self) -> Option<u64>;
+    /// The repetition index `i` of a step with `repeat` (None: the step is not repeated).
+    fn index(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Evaluates an integer or an expression string to a 64-bit value.
@@ -32,33 +36,51 @@ pub fn eval_atom(atom: &Atom, symbols: &dyn Symbols) -> Result<u64, String> {
 }
 
 fn eval_str(text: &str, symbols: &dyn Symbols) -> Result<u64, String> {
+    let total = walk(text, &mut |t| term(t, symbols))?;
+    u64::try_from(total).map_err(|_| format!("`{text}` evaluates to {total}, outside 0..2^64"))
+}
+
+/// Walks `TERM ((+|-|*) TERM)*`, `*` binding tighter, with `value` giving each term; the sum
+/// is exact (i128) so that `s0.addr - 0x600 + granule` never wraps on the way.
+fn walk(text: &str, value: &mut dyn FnMut(&str) -> Result<u64, String>) -> Result<i128, String> {
+    let overflow = || format!("`{text}`: a product or sum past 2^64");
     let mut total: i128 = 0;
     let mut sign: i128 = 1;
+    let mut product: Option<i128> = None;
     let mut expect_term = true;
     for token in tokens(text)? {
         match (expect_term, token) {
             (true, Token::Term(t)) => {
-                total += sign * i128::from(term(t, symbols)?);
+                let v = i128::from(value(t)?);
+                product = Some(match product {
+                    Some(p) => p
+                        .checked_mul(v)
+                        .filter(|x| *x <= i128::from(u64::MAX))
+                        .ok_or_else(overflow)?,
+                    None => v,
+                });
                 expect_term = false;
             }
-            (false, Token::Plus) => {
-                sign = 1;
+            (false, Token::Plus | Token::Minus) => {
+                total = total
+                    .checked_add(sign * product.take().unwrap_or(0))
+                    .ok_or_else(overflow)?;
+                sign = if matches!(token, Token::Minus) { -1 } else { 1 };
                 expect_term = true;
             }
-            (false, Token::Minus) => {
-                sign = -1;
-                expect_term = true;
-            }
+            (false, Token::Star) => expect_term = true,
             (true, _) => return Err(format!("`{text}`: expected a number or a name")),
             (false, Token::Term(t)) => {
-                return Err(format!("`{text}`: expected + or - before `{t}`"))
+                return Err(format!("`{text}`: expected +, - or * before `{t}`"))
             }
         }
     }
     if expect_term {
         return Err(format!("`{text}`: incomplete expression"));
     }
-    u64::try_from(total).map_err(|_| format!("`{text}` evaluates to {total}, outside 0..2^64"))
+    total
+        .checked_add(sign * product.unwrap_or(0))
+        .ok_or_else(overflow)
 }
 
 /// Checks an expression's shape without evaluating it: operators in place, every literal a
@@ -79,6 +101,9 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
         fn pool(&self) -> Option<u64> {
             Some(0)
         }
+        fn index(&self) -> Option<u64> {
+            Some(0)
+        }
     }
     check_names(text, &AnyName)
 }
@@ -86,29 +111,15 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
 /// Checks an expression's shape and that `symbols` knows every name in it, without doing the
 /// arithmetic (the values are not known before the vector runs).
 pub fn check_names(text: &str, symbols: &dyn Symbols) -> Result<(), String> {
-    let mut expect_term = true;
-    for token in tokens(text)? {
-        match (expect_term, token) {
-            (true, Token::Term(t)) => {
-                term(t, symbols)?;
-                expect_term = false;
-            }
-            (false, Token::Plus | Token::Minus) => expect_term = true,
-            (true, _) => return Err(format!("`{text}`: expected a number or a name")),
-            (false, Token::Term(t)) => {
-                return Err(format!("`{text}`: expected + or - before `{t}`"))
-            }
-        }
-    }
-    if expect_term {
-        return Err(format!("`{text}`: incomplete expression"));
-    }
-    Ok(())
+    // Every value 0: the arithmetic cannot fail, only the shape and the names.
+    walk(text, &mut |t| term(t, symbols).map(|_| 0)).map(|_| ())
 }
 
+#[derive(Clone, Copy)]
 enum Token<'a> {
     Plus,
     Minus,
+    Star,
     Term(&'a str),
 }
 
@@ -123,6 +134,10 @@ fn tokens(text: &str) -> Result<Vec<Token<'_>>, String> {
             }
             '-' => {
                 out.push(Token::Minus);
+                rest = rest[1..].trim_start();
+            }
+            '*' => {
+                out.push(Token::Star);
                 rest = rest[1..].trim_start();
             }
             c if c.is_ascii_alphanumeric() || c == '_' || c == '.' => {
@@ -159,6 +174,11 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
     }
     if t == "granule" {
         return Ok(symbols.granule());
+    }
+    if t == "i" {
+        return symbols
+            .index()
+            .ok_or_else(|| "`i` is the index of a step with `repeat`; this step has none".into());
     }
     if t == "pool" {
         return symbols.pool().ok_or_else(|| {
@@ -238,6 +258,8 @@ mod tests {
         assert_eq!(ev("buf.a.end"), Ok(0x4000_2600));
         assert_eq!(ev("1_000"), Ok(1000));
         assert_eq!(ev("pool + 0x600"), Ok(0x8000_0600));
+        assert_eq!(ev("buf.a + 3 * 0x1000 - 2 * 0x10"), Ok(0x4000_35E0));
+        assert_eq!(ev("2 * 3 * 4"), Ok(24));
     }
 
     #[test]
@@ -248,5 +270,10 @@ mod tests {
         assert!(ev("buf.a 3").unwrap_err().contains("expected +"));
         assert!(ev("x*2").unwrap_err().contains("unexpected character"));
         assert!(ev("0x1_0000_0000_0000_0000").is_err());
+        assert!(ev("0x1_0000_0000 * 0x1_0000_0000")
+            .unwrap_err()
+            .contains("past 2^64"));
+        assert!(ev("i + 1").unwrap_err().contains("repeat"));
+        assert!(ev("2 *").unwrap_err().contains("incomplete"));
     }
 }

@@ -10,6 +10,12 @@ use crate::model::{Header, Step, Vector, EVENT_KINDS, FORMAT_VERSION};
 use crate::preset::Presets;
 use crate::yaml::{self, Located};
 
+/// The most times one step may repeat (`spec/INTERPRETING.md` § "Limits"): 2^20, four times
+/// "link 1 GiB in 4 KiB pieces".
+pub const MAX_REPEAT: u64 = 1 << 20;
+/// The most steps one vector may run, repetitions counted.
+pub const MAX_EXECUTED_STEPS: u64 = 1 << 22;
+
 /// A vector as loaded: its identity, and either the vector or what is wrong with it.
 #[derive(Clone, Debug)]
 pub struct Loaded {
@@ -374,10 +380,24 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
             )));
         }
     }
+    let mut executed: u64 = 0;
     for step in &v.steps {
         let s = &step.value;
         let err = |m: String| at(step.line, step.column, m);
         action_name(s).map_err(&err)?;
+        if let Some(n) = s.repeat {
+            if !(1..=MAX_REPEAT).contains(&n) {
+                return Err(err(format!(
+                    "`repeat: {n}`: a step repeats 1 to {MAX_REPEAT} times"
+                )));
+            }
+        }
+        executed += s.repeat.unwrap_or(1);
+        if executed > MAX_EXECUTED_STEPS {
+            return Err(err(format!(
+                "the vector runs more than {MAX_EXECUTED_STEPS} steps, repetitions counted"
+            )));
+        }
         // `buf` and `granule` start expressions of their own (spec/INTERPRETING.md).
         let names = [
             s.dma_iova_try_alloc.as_ref().map(|a| &a.state),

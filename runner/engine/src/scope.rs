@@ -21,6 +21,8 @@ struct Known<'a> {
     filled: BTreeSet<&'a str>,
     states: BTreeSet<&'a str>,
     lists: BTreeSet<&'a str>,
+    /// The step being checked has `repeat`, so `i` names its index.
+    repeated: bool,
 }
 
 impl Symbols for Known<'_> {
@@ -41,6 +43,9 @@ impl Symbols for Known<'_> {
     }
     fn pool(&self) -> Option<u64> {
         Some(0)
+    }
+    fn index(&self) -> Option<u64> {
+        self.repeated.then_some(0)
     }
 }
 
@@ -228,6 +233,7 @@ pub fn check(v: &Vector) -> Result<(), Refusal> {
                 format!("step {}: {m}", i + 1),
             )
         };
+        known.repeated = step.value.repeat.is_some();
         known.arguments(&step.value).map_err(at)?;
         known.made_by(&step.value);
         for e in [&step.value.expect, &step.value.linux]
