@@ -268,7 +268,8 @@ mod tests {
         assert!(ev("0 - 1").unwrap_err().contains("outside"));
         assert!(ev("buf.a +").unwrap_err().contains("incomplete"));
         assert!(ev("buf.a 3").unwrap_err().contains("expected +"));
-        assert!(ev("x*2").unwrap_err().contains("unexpected character"));
+        assert!(ev("x/2").unwrap_err().contains("unexpected character"));
+        assert!(ev("x*2").unwrap_err().contains("unknown name `x`"));
         assert!(ev("0x1_0000_0000_0000_0000").is_err());
         assert!(ev("0x1_0000_0000 * 0x1_0000_0000")
             .unwrap_err()
