@@ -76,7 +76,7 @@ enum Command {
         #[arg(long = "impl", default_value = "reference")]
         implementation: String,
     },
-    /// Check the suite itself: rule coverage, ids, schema validity and currency; count the
+    /// Check the suite itself: rule coverage, ids, every vector loads, schema currency; count the
     /// vectors that say nowhere where their values come from (`derived:`).
     Lint {
         /// List the ids of the vectors without a `derived:` block.
