@@ -182,12 +182,11 @@ fn a_fifo_named_yaml_is_refused_not_read() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// `dmaconf ARGS...` on the repository's own suite: exit code, stdout, stderr.
-fn dmaconf(args: &[&str]) -> (Option<i32>, String, String) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+/// `dmaconf --root ROOT ARGS...`: exit code, stdout, stderr.
+fn dmaconf_at(root: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
         .arg("--root")
-        .arg(&repo)
+        .arg(root)
         .args(args)
         .output()
         .unwrap();
@@ -196,6 +195,11 @@ fn dmaconf(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `dmaconf ARGS...` on the repository's own suite.
+fn dmaconf(args: &[&str]) -> (Option<i32>, String, String) {
+    dmaconf_at(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."), args)
 }
 
 #[test]
@@ -336,13 +340,7 @@ fn run_refuses_what_lint_rejects_each_vector_named_at_its_line() {
     }
 
     // lint names each one at the same place.
-    let out = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
-        .arg("--root")
-        .arg(&root)
-        .arg("lint")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_, _, err) = dmaconf_at(&root, &["lint"]);
     for (id, says, at) in REASONS {
         let at = at.replace("bad.yaml", "zz-bad.yaml");
         assert!(
@@ -508,13 +506,7 @@ steps:
 fn messages_name_the_place_the_pattern_and_the_number() {
     let root = scratch("messages");
     std::fs::write(root.join("vectors/state/zz-messages.yaml"), messages_file()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dmaconf"))
-        .arg("--root")
-        .arg(&root)
-        .args(["run", "--profile", "linux", "--filter", "m-*"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, text, _) = dmaconf_at(&root, &["run", "--profile", "linux", "--filter", "m-*"]);
     let section = |id: &str| -> String {
         let head = format!("::{id} (");
         let start = text
