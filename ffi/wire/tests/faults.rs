@@ -157,7 +157,8 @@ fn check(
             Expect::Harness(t) => (ResultClass::HarnessError, t),
         };
         let reason = got_v.reason.clone().unwrap_or_default();
-        let at = format!("step {step} (dma_iova_link)");
+        // Counted from 1, with the step's line after the action.
+        let at = format!("step {} (dma_iova_link, line ", step + 1);
         if got_v.class != class || !reason.contains(text) || !reason.contains(&at) {
             return Err(format!(
                 "{mode}: {} should be {class:?} at {at} saying `{text}`, is {:?}: {reason}",

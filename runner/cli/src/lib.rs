@@ -197,6 +197,116 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a positive duration"))
 }
 
+/// The selection flags of `dmaconf run` as the user typed them, for an error that names them.
+pub fn selection(f: &dmaconf_engine::report::Filter) -> String {
+    let flags: Vec<String> = [
+        ("--filter", &f.ids),
+        ("--rule", &f.rules),
+        ("--area", &f.areas),
+    ]
+    .into_iter()
+    .flat_map(|(flag, values)| values.iter().map(move |v| format!("{flag} '{v}'")))
+    .collect();
+    if flags.is_empty() {
+        "(the suite has no vectors)".into()
+    } else {
+        flags.join(" ")
+    }
+}
+
+/// Writes to standard output through one buffered lock. A reader that went away early
+/// (`dmaconf run | head`) is not a failure of the run: what is left is dropped quietly and the
+/// exit status still says how the run went. Any other write error is returned.
+pub fn write_stdout(
+    f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match f(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
+}
+
+/// `dmaconf run --fail-nth`: the sweep of every selected vector against an in-process
+/// implementation (`dmaconf_engine::fail_nth`), a summary (or one JSON document) on stdout.
+/// Exit 0 only when every injected failure was unwound cleanly.
+pub fn fail_nth(
+    root: &Path,
+    name: &str,
+    filter: &dmaconf_engine::report::Filter,
+    json: bool,
+) -> std::process::ExitCode {
+    use dmaconf_engine::Door;
+    use std::process::ExitCode;
+    let implementation = match implementation(name) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: --fail-nth needs an in-process implementation: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let suite = dmaconf_engine::load_suite(&root.join("vectors"));
+    let mut sweeps = Vec::new();
+    for l in &suite.vectors {
+        match filter.matches(l) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        let Ok(v) = &l.vector else { continue };
+        if implementation.unmet(v).is_empty() {
+            sweeps.push(dmaconf_engine::fail_nth::sweep(
+                v,
+                &suite.presets,
+                &implementation,
+            ));
+        }
+    }
+    if sweeps.is_empty() {
+        eprintln!("error: no vector matches {}", selection(filter));
+        return ExitCode::from(2);
+    }
+    let calls: u64 = sweeps.iter().map(|s| s.calls).sum();
+    let runs: u64 = sweeps.iter().map(|s| s.runs).sum();
+    let problems: usize = sweeps.iter().map(|s| s.problems.len()).sum();
+    let written = write_stdout(|w| {
+        if json {
+            let doc = serde_json::json!({
+                "implementation": name,
+                "vectors": sweeps.len(),
+                "fallible_calls": calls,
+                "runs": runs,
+                "problems": problems,
+                "sweeps": sweeps,
+            });
+            serde_json::to_writer_pretty(&mut *w, &doc)?;
+            return writeln!(w);
+        }
+        for s in &sweeps {
+            for p in &s.problems {
+                writeln!(w, "UNCLEAN {}: {p}", s.id)?;
+            }
+        }
+        writeln!(
+            w,
+            "fail-nth: {} vectors, {calls} fallible platform calls, {runs} runs with one failed, {problems} unclean",
+            sweeps.len()
+        )
+    });
+    if let Err(e) = written {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,6 +86,12 @@ struct RunArgs {
     /// Do not run the misuse checker (spec/10-misuse-checker.md), nor judge `detected:`.
     #[arg(long)]
     no_check: bool,
+    /// Fault injection (iommufd's fail_nth): run each selected vector once per fallible
+    /// platform call it makes (iommu_map, iotlb_sync_map, bounce_alloc), failing the n-th,
+    /// and judge the unwinding: an error returned, no page-table entry, bounce slot or
+    /// stale IOTLB entry left behind. In-process implementations only.
+    #[arg(long)]
+    fail_nth: bool,
     /// Profile(s) to judge under (default: both).
     #[arg(long, value_enum)]
     profile: Vec<ProfileArg>,
@@ -204,6 +210,19 @@ fn main() -> ExitCode {
                 true
             })
         }
+        Command::Run(a) if a.fail_nth => {
+            let f = Filter {
+                ids: a.filter,
+                rules: a.rule,
+                areas: a.area,
+            };
+            return dmaconf::fail_nth(
+                &root,
+                &a.implementation,
+                &f,
+                matches!(a.format, Format::Json),
+            );
+        }
         Command::Run(args) => run(&root, *args),
     };
     match done {
@@ -298,6 +317,11 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
             }
         }
     })?;
+    // An empty selection is an error, not a green run (nextest does the same): a typo in
+    // `--filter` must not pass CI by running nothing.
+    if report.vectors.is_empty() {
+        return Err(format!("no vector matches {}", dmaconf::selection(&f)));
+    }
     if let Some(w) = lines.as_mut() {
         if let Err(e) = w.end(&report) {
             stream_error.get_or_insert(e.to_string());
@@ -329,15 +353,18 @@ fn run(root: &Path, a: RunArgs) -> Result<bool, Fatal> {
     let to_stdout = a.json_lines.as_ref().is_some_and(|p| p.as_os_str() == "-");
     match a.format {
         _ if to_stdout => {}
-        Format::Human => print!("{}", report::human(&report)),
+        Format::Human => dmaconf::write_stdout(|w| w.write_all(report::human(&report).as_bytes()))?,
         Format::Json => {
             if a.no_trace {
                 for v in &mut report.vectors {
                     v.trace = None;
                 }
             }
-            let s = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-            println!("{s}");
+            // Streamed, and a reader that went away (`| head`) is not a failure of the run.
+            dmaconf::write_stdout(|w| {
+                serde_json::to_writer_pretty(&mut *w, &report)?;
+                writeln!(w)
+            })?
         }
     }
     // A stream that broke off is reported once every other output is written.

@@ -9,11 +9,12 @@ use dmaconf_engine::{load_suite, Profile, ResultClass};
 fn a_missing_plugin_gives_every_vector_a_harness_error_naming_it() {
     let root = dmaconf::find_root();
     let suite = load_suite(&root.join("vectors"));
-    let options = dmaconf::DoorOptions {
+    let in_process = dmaconf::DoorOptions {
         in_process: true,
         ..dmaconf::DoorOptions::default()
     };
-    let door = dmaconf::door("c:/nonexistent/libmissing.so", &root, options).expect("c: is a door");
+    let door =
+        dmaconf::door("c:/nonexistent/libmissing.so", &root, in_process).expect("c: is a door");
     assert_eq!(door.name(), "c:/nonexistent/libmissing.so");
     let filter = Filter {
         ids: vec!["*".into()],

@@ -119,7 +119,8 @@ fn faulty_run(fault: &str, class_hit: &str, says: &str, extra: &[&str]) {
                 let reason = got["results"]["linux"]["reason"].as_str().unwrap_or("");
                 assert_eq!(class(got), class_hit, "{}: {reason}", got["id"]);
                 assert!(reason.contains(says), "{}: {reason}", got["id"]);
-                let at = format!("step {step} (dma_iova_link)");
+                // Counted from 1, with the step's line after the action.
+                let at = format!("step {} (dma_iova_link, line ", step + 1);
                 assert!(reason.contains(&at), "{}: {reason}", got["id"]);
             }
         }

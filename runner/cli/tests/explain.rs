@@ -34,13 +34,14 @@ fn explain_quotes_the_spec_and_the_vector() {
     );
     assert!(out.contains("does not clear the state"), "the why: {out}");
     // Steps in order, each with its expectations per profile as written.
-    let steps: Vec<usize> = (0..5)
+    let steps: Vec<usize> = (1..6)
         .map(|i| {
             out.find(&format!("  step {i}  (vectors/free/free.yaml:"))
                 .expect("step")
         })
         .collect();
     assert!(steps.windows(2).all(|w| w[0] < w[1]));
+    // The fourth step (people count from 1), dma_iova_free.
     let step3 = &out[steps[3]..steps[4]];
     assert!(
         step3.contains("    dma_iova_free: {state: s0}\n"),

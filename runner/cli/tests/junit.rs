@@ -47,7 +47,7 @@ fn junit_has_one_case_per_vector_and_profile() {
         "{xml}"
     );
     assert!(
-        xml.contains("step 3, state.addr: expected 0xffffe000, actual 0xfffff000"),
+        xml.contains("step 4, state.addr: expected 0xffffe000, actual 0xfffff000"),
         "{xml}"
     );
 

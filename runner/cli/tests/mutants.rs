@@ -59,12 +59,30 @@ enum Bug {
     RefuseDmaNoneEarly,
     /// the zero-length head bounce mapped as one whole granule (issue 21 Q19).
     ZeroLengthBounceMapsGranule,
+    /// once a platform call of an API call has failed, the unwinding's `iommu_unmap` and
+    /// `bounce_free` are dropped: what the call had set up leaks on its error path (issue 15).
+    LeaksOnErrorPath,
+    /// no bug: the wrapper itself, as a control.
+    None,
 }
 
 /// A platform seen through a bug: forwards everything, bending one call.
 struct Bent<'a> {
     inner: &'a mut dyn Platform,
     bug: Bug,
+    /// A fallible platform call of this API call has failed.
+    failed: bool,
+}
+
+impl Bent<'_> {
+    /// Notes a failed platform call; true when the unwinding that follows is to be dropped.
+    fn note(&mut self, ret: i32) -> i32 {
+        self.failed |= ret != 0;
+        ret
+    }
+    fn leaking(&self) -> bool {
+        self.bug == Bug::LeaksOnErrorPath && self.failed
+    }
 }
 
 impl Platform for Bent<'_> {
@@ -103,13 +121,15 @@ impl Platform for Bent<'_> {
         } else {
             prot
         };
-        self.inner.iommu_map(iova, phys, len, prot)
+        let r = self.inner.iommu_map(iova, phys, len, prot);
+        self.note(r)
     }
     fn iotlb_sync_map(&mut self, iova: u64, len: u64) -> i32 {
-        self.inner.iotlb_sync_map(iova, len)
+        let r = self.inner.iotlb_sync_map(iova, len);
+        self.note(r)
     }
     fn iommu_unmap(&mut self, iova: u64, len: u64) -> u64 {
-        if self.bug == Bug::UnlinkDoesNotUnmap {
+        if self.bug == Bug::UnlinkDoesNotUnmap || self.leaking() {
             return len;
         }
         self.inner.iommu_unmap(iova, len)
@@ -152,10 +172,11 @@ impl Platform for Bent<'_> {
         } else {
             m
         };
-        self.inner.bounce_alloc(orig, len, a, m, slot)
+        let r = self.inner.bounce_alloc(orig, len, a, m, slot);
+        self.note(r)
     }
     fn bounce_free(&mut self, slot: u64, len: u64) {
-        if self.bug == Bug::NoBounceRelease {
+        if self.bug == Bug::NoBounceRelease || self.leaking() {
             return;
         }
         if self.bug == Bug::BounceFreeWholeGranule {
@@ -200,6 +221,7 @@ impl DmaApi for Mutant {
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
+            failed: false,
         };
         self.reference.probe(&mut bent)
     }
@@ -239,6 +261,7 @@ impl DmaApi for Mutant {
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
+            failed: false,
         };
         let ret = self
             .reference
@@ -258,6 +281,7 @@ impl DmaApi for Mutant {
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
+            failed: false,
         };
         self.reference.iova_sync(&mut bent, s, offset, size)
     }
@@ -285,6 +309,7 @@ impl DmaApi for Mutant {
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
+            failed: false,
         };
         self.reference
             .iova_unlink(&mut bent, s, offset, size, dir, attrs)
@@ -300,6 +325,7 @@ impl DmaApi for Mutant {
         let mut bent = Bent {
             inner: p,
             bug: self.bug,
+            failed: false,
         };
         self.reference
             .iova_destroy(&mut bent, s, mapped_len, dir, attrs)
@@ -607,4 +633,41 @@ fn a_zero_length_bounce_mapping_a_granule_is_caught() {
             ),
         ],
     );
+}
+
+/// `dmaconf run --fail-nth`: the reference unwinds cleanly from every injected failure of the
+/// two-step vectors; a mutant that drops its unwinding on the error path leaves PTEs or slots.
+#[test]
+fn a_leak_on_an_error_path_fails_the_fail_nth_sweep() {
+    use dmaconf_engine::fail_nth::sweep;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let suite = load_suite(&root.join("vectors"));
+    let sweep_all = |implementation: &Implementation| {
+        let mut problems = Vec::new();
+        let mut runs = 0;
+        for l in &suite.vectors {
+            let Ok(v) = &l.vector else { continue };
+            if v.misuse.is_some() || !dmaconf_engine::Door::unmet(implementation, v).is_empty() {
+                continue;
+            }
+            let s = sweep(v, &suite.presets, implementation);
+            runs += s.runs;
+            problems.extend(s.problems.into_iter().map(|p| format!("{}: {p}", s.id)));
+        }
+        (runs, problems)
+    };
+    let (runs, problems) = sweep_all(&mutant(Bug::LeaksOnErrorPath));
+    assert!(runs > 0, "no vector reaches a fallible platform call");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("left bounce slots behind"))
+            && problems
+                .iter()
+                .any(|p| p.contains("left page-table entries behind")),
+        "the leaking mutant passes the sweep: {problems:#?}"
+    );
+    // Control: the reference behind the same wrapper, without the bug.
+    let (_, clean) = sweep_all(&mutant(Bug::None));
+    assert!(clean.is_empty(), "{clean:#?}");
 }

@@ -89,8 +89,12 @@ impl ResultClass {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Mismatch {
     pub preset: String,
+    /// The step, counted from 1 as people count them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
+    /// The step's own line in the vector file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     pub what: String,
     pub expected: String,
     pub actual: String,
@@ -173,6 +177,10 @@ struct Judge<'a> {
     mismatches: Vec<Mismatch>,
     chosen: Vec<String>,
     fills: BTreeMap<String, u64>,
+    /// The file line of the step being judged.
+    line: Option<u64>,
+    /// `i` of the repetition being judged.
+    repetition: Option<u64>,
 }
 
 impl Judge<'_> {
@@ -186,7 +194,11 @@ impl Judge<'_> {
         Mismatch {
             preset: self.run.preset.clone(),
             step,
-            what: what.to_string(),
+            line: step.and(self.line),
+            what: match self.repetition {
+                Some(i) if step.is_some() => format!("{what} (i = {i})"),
+                _ => what.to_string(),
+            },
             expected,
             actual,
             diff: None,
@@ -426,6 +438,23 @@ fn event_matches(
     Ok(true)
 }
 
+/// The pattern a data expectation names, as the vector wrote it.
+fn pattern_name(p: &crate::model::PatternSpec, fills: &BTreeMap<String, u64>) -> String {
+    let from = match p.at {
+        Some(at) if at != 0 => format!(" from its byte {at:#x}"),
+        _ => String::new(),
+    };
+    match (p.seed, p.byte, &p.buf) {
+        (Some(seed), _, _) => format!("pattern seed {seed}{from}"),
+        (_, Some(b), _) => format!("byte {b:#04x} repeated"),
+        (_, _, Some(name)) => match fills.get(name) {
+            Some(seed) => format!("buffer `{name}`'s fill (pattern seed {seed}){from}"),
+            None => format!("buffer `{name}`'s fill{from}"),
+        },
+        _ => "the pattern".into(),
+    }
+}
+
 /// Judges one vector's execution under one profile.
 pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
     let fills: BTreeMap<String, u64> = vector
@@ -466,6 +495,8 @@ pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
             mismatches: Vec::new(),
             chosen: Vec::new(),
             fills: fills.clone(),
+            line: None,
+            repetition: None,
         };
         if let Err(e) = judge_run(&mut j, vector, profile) {
             return Verdict::of(
@@ -496,7 +527,11 @@ pub fn judge(vector: &Vector, exec: &Execution, profile: Profile) -> Verdict {
 
 fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(), String> {
     let run = j.run;
-    for (spec, trace) in vector.steps.iter().zip(&run.steps) {
+    // Each trace is judged against the step it ran (a repeated step has one per repetition).
+    for trace in &run.steps {
+        let Some(spec) = vector.steps.get(trace.index) else {
+            continue;
+        };
         let step = &spec.value;
         let exp = merged(step, profile);
         let sym = RunSymbols {
@@ -504,8 +539,12 @@ fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(),
             states: trace.states_after.clone(),
             granule: run.facts.map(|f| f.granule()).unwrap_or(0),
             pool: run.pool,
+            index: trace.repetition,
         };
-        judge_step(j, step, trace, &exp, &sym).map_err(|e| format!("step {}: {e}", trace.index))?;
+        j.line = Some(spec.line);
+        j.repetition = trace.repetition;
+        judge_step(j, step, trace, &exp, &sym)
+            .map_err(|e| format!("step {} (line {}): {e}", trace.index + 1, spec.line))?;
         if run.end.checked {
             judge_detected(
                 j,
@@ -530,7 +569,7 @@ fn judge_step(
     exp: &StepExpect,
     sym: &RunSymbols<'_>,
 ) -> Result<(), String> {
-    let at = Some(t.index);
+    let at = Some(t.index + 1);
     let mut found: Vec<Mismatch> = Vec::new();
     if let Some(want) = &exp.ret {
         let ret = t
@@ -628,11 +667,18 @@ fn judge_step(
                 .unified_diff()
                 .header("expected", "actual")
                 .to_string();
+            let plural = |n: usize| if n == 1 { "event" } else { "events" };
+            let actual = if want.len() == have.len() {
+                let differ = want.iter().zip(&have).filter(|(w, h)| w != h).count();
+                format!("the same number, {differ} of them different (diff below)")
+            } else {
+                format!("{} {}", have.len(), plural(have.len()))
+            };
             let mut m = j.mismatch(
                 at,
                 "events",
-                format!("{} events", want.len()),
-                format!("{} events", have.len()),
+                format!("{} {}", want.len(), plural(want.len())),
+                actual,
             );
             m.diff = Some(diff);
             found.push(m);
@@ -649,7 +695,7 @@ fn judge_step(
                     found.push(j.mismatch(
                         at,
                         "data",
-                        format!("{} bytes of the pattern", want.len()),
+                        format!("{} bytes of {}", want.len(), pattern_name(p, &j.fills)),
                         match first {
                             Some(i) => format!(
                                 "{} bytes, first difference at byte {i:#x}: {:#04x} instead of {:#04x}",
@@ -736,6 +782,7 @@ fn judge_end(j: &mut Judge<'_>, vector: &Vector) -> Result<(), String> {
         states: BTreeMap::new(),
         granule: 0,
         pool: run.pool,
+        index: None,
     };
     let mappings = run.mapping_count as u64;
     let m = j.graded(

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::expr::{self, Symbols};
+use crate::fail_nth::{FailPlan, Held, Hit, Injecting};
 use crate::fault::DoorFault;
 use crate::implementation::Implementation;
 use crate::load::action_name;
@@ -128,6 +129,9 @@ pub struct StepTrace {
     /// The misuse checker's findings at this step (`CHECK-NN`, spec/10-misuse-checker.md).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub detected: Vec<String>,
+    /// `i` of a repeated step's run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repetition: Option<u64>,
     #[serde(skip)]
     pub raw_events: Vec<Event>,
     /// Every state's (addr, size word) after the step, for evaluating expectations.
@@ -161,6 +165,7 @@ impl StepTrace {
             error: None,
             unobserved: None,
             detected: Vec::new(),
+            repetition: None,
             raw_events: Vec::new(),
             states_after: BTreeMap::new(),
         }
@@ -281,6 +286,8 @@ pub struct RunSymbols<'a> {
     pub states: BTreeMap<String, (u64, u64)>,
     pub granule: u64,
     pub pool: Option<u64>,
+    /// `i` of a repeated step.
+    pub index: Option<u64>,
 }
 
 impl Symbols for RunSymbols<'_> {
@@ -295,6 +302,9 @@ impl Symbols for RunSymbols<'_> {
     }
     fn pool(&self) -> Option<u64> {
         self.pool
+    }
+    fn index(&self) -> Option<u64> {
+        self.index
     }
 }
 
@@ -384,7 +394,7 @@ pub fn execute(vector: &Vector, presets: &Presets, implementation: &Implementati
         runs: choices
             .iter()
             .map(|c| {
-                let mut run = execute_on(vector, c, presets, implementation);
+                let mut run = execute_on(vector, c, presets, implementation, &mut None, &mut None);
                 if implementation.check {
                     crate::check::annotate(vector, &mut run);
                 }
@@ -392,6 +402,30 @@ pub fn execute(vector: &Vector, presets: &Presets, implementation: &Implementati
             })
             .collect(),
     }
+}
+
+/// Executes `vector` on each preset with the `fail_at`-th fallible platform call of each run
+/// failed (0: none, only counted), stopping after the step that met it (`fail_nth.rs`).
+pub fn execute_failing(
+    vector: &Vector,
+    presets: &Presets,
+    implementation: &Implementation,
+    fail_at: u64,
+) -> Vec<(Run, FailPlan, Option<Hit>)> {
+    vector
+        .platform
+        .iter()
+        .flat_map(|p| &p.0)
+        .map(|c| {
+            let mut plan = Some(FailPlan {
+                fail_at,
+                ..FailPlan::default()
+            });
+            let mut hit = None;
+            let run = execute_on(vector, c, presets, implementation, &mut plan, &mut hit);
+            (run, plan.unwrap_or_default(), hit)
+        })
+        .collect()
 }
 
 struct Runner<'a> {
@@ -408,6 +442,10 @@ struct Runner<'a> {
     sg_lists: BTreeMap<String, Vec<SgEntry>>,
     /// How the last implementation call failed, when it did (a panic or a door fault).
     fault: Option<DoorFault>,
+    /// `--fail-nth`: which fallible platform call fails, and the count so far.
+    inject: Option<FailPlan>,
+    /// `i` while a repeated step runs.
+    index: Option<u64>,
     _vector: &'a Vector,
 }
 
@@ -416,6 +454,8 @@ fn execute_on(
     choice: &PlatformChoice,
     presets: &Presets,
     implementation: &Implementation,
+    inject: &mut Option<FailPlan>,
+    hit: &mut Option<Hit>,
 ) -> Run {
     let mut run = Run {
         preset: choice.preset.clone(),
@@ -467,9 +507,14 @@ fn execute_on(
         let phys =
             b.at.unwrap_or(BUFFER_BASE + i as u64 * BUFFER_STRIDE + (b.offset & 0xFFF));
         if let Some(seed) = b.fill {
-            if b.size <= MAX_ACCESS {
-                machine.mem_write(phys, &pattern::bytes(seed, 0, b.size));
+            if b.size > MAX_ACCESS {
+                // The loader refuses this; a vector built in code must not run half-filled.
+                run.stop = Stop::Harness(format!(
+                    "buffer `{name}`: a `fill` covers at most {MAX_ACCESS:#x} bytes"
+                ));
+                return run;
             }
+            machine.mem_write(phys, &pattern::bytes(seed, 0, b.size));
             fills.insert(name.clone(), seed);
         }
         let p2p_type = match b.kind.unwrap_or(MemoryKindName::Ram) {
@@ -508,6 +553,8 @@ fn execute_on(
         now_ns: 0,
         sg_lists: BTreeMap::new(),
         fault: None,
+        inject: None,
+        index: None,
         _vector: vector,
     };
 
@@ -531,14 +578,47 @@ fn execute_on(
         }
     }
     let _ = runner.machine.take_events();
+    // Injection starts with the first step: the probe is the device's set-up, not the API.
+    runner.inject = inject.take();
 
-    for (index, step) in vector.steps.iter().enumerate() {
-        let trace = runner.step(index, &step.value);
+    // A step with `repeat: N` runs N times, `i` counting 0..N (spec/INTERPRETING.md §
+    // "Repetition"); its traces all carry the step's index.
+    let expanded = vector.steps.iter().enumerate().flat_map(|(index, step)| {
+        let times = step.value.repeat.unwrap_or(1);
+        (0..times).map(move |k| (index, step, step.value.repeat.map(|_| k)))
+    });
+    for (index, step, repetition) in expanded {
+        let before = runner.inject.as_ref().map(|_| Held::of(&runner.machine));
+        runner.index = repetition;
+        let mut trace = runner.step(index, &step.value);
+        trace.repetition = repetition;
         let stop = trace.error.clone();
+        let failed_here = runner
+            .inject
+            .as_ref()
+            .and_then(|p| p.failed)
+            .filter(|_| hit.is_none());
+        if let (Some(call), Some(before)) = (failed_here, before) {
+            *hit = Some(Hit {
+                step: index + 1,
+                line: step.line,
+                action: trace.action.clone(),
+                call,
+                ret: trace.ret.clone(),
+                before,
+                after: Held::of(&runner.machine),
+                stopped: stop.clone(),
+            });
+        }
         run.steps.push(trace);
+        if failed_here.is_some() {
+            // The rest of the vector assumes the call succeeded.
+            break;
+        }
         if let Some(e) = stop {
             let action = action_name(&step.value).unwrap_or("?");
-            let context = format!("step {index} ({action})");
+            // Counted from 1 and placed at the step's own line, as a reader finds it.
+            let context = format!("step {} ({action}, line {})", index + 1, step.line);
             // A fault of the implementation (a panic, or a door's typed fault) carries its
             // class; any other step error is the vector's (harness_error).
             run.stop = match runner.fault.take() {
@@ -548,6 +628,7 @@ fn execute_on(
             break;
         }
     }
+    *inject = runner.inject.take();
 
     let m = &runner.machine;
     let mappings = m.mappings();
@@ -580,6 +661,7 @@ impl Runner<'_> {
                 .collect(),
             granule: self.granule,
             pool: self.pool,
+            index: self.index,
         }
     }
 
@@ -590,10 +672,25 @@ impl Runner<'_> {
     /// Runs `f` on the implementation with the machine as its platform, catching panics.
     fn call_api<T>(
         &mut self,
-        f: impl FnOnce(&mut dyn DmaApi, &mut Machine) -> T,
+        f: impl FnOnce(&mut dyn DmaApi, &mut dyn Platform) -> T,
     ) -> Result<T, String> {
-        let Runner { machine, api, .. } = self;
-        catch_unwind(AssertUnwindSafe(|| f(api.as_mut(), machine))).map_err(|p| {
+        let Runner {
+            machine,
+            api,
+            inject,
+            ..
+        } = self;
+        catch_unwind(AssertUnwindSafe(|| match inject {
+            Some(plan) => f(
+                api.as_mut(),
+                &mut Injecting {
+                    inner: machine,
+                    plan,
+                },
+            ),
+            None => f(api.as_mut(), machine),
+        }))
+        .map_err(|p| {
             let fault = DoorFault::from_payload(p);
             let text = fault.detail.clone();
             self.fault = Some(fault);
@@ -606,7 +703,7 @@ impl Runner<'_> {
     fn call<T>(
         &mut self,
         state: &str,
-        f: impl FnOnce(&mut dyn DmaApi, &mut Machine, &mut IovaState) -> T,
+        f: impl FnOnce(&mut dyn DmaApi, &mut dyn Platform, &mut IovaState) -> T,
     ) -> Result<(T, IovaState), String> {
         let mut st = self.states.get(state).copied().unwrap_or_default();
         let out = self.call_api(|api, m| f(api, m, &mut st))?;

@@ -291,19 +291,16 @@ pub fn explain(root: &Path, suite: &Suite, id: &str) -> Result<String, String> {
         .map(|(_, l, t)| l + t.lines().count() as u64)
         .unwrap_or(doc.first_line + lines.len() as u64);
     for (i, s) in v.steps.iter().enumerate() {
-        let from = doc.first_line + s.line - 1;
-        let to = v
-            .steps
-            .get(i + 1)
-            .map(|n| doc.first_line + n.line - 1)
-            .unwrap_or(end_of_steps);
+        // Step lines are file lines (the loader shifts them, so messages can cite them).
+        let from = s.line;
+        let to = v.steps.get(i + 1).map(|n| n.line).unwrap_or(end_of_steps);
         let body: Vec<&str> = (from..to)
             .filter_map(|l| lines.get((l - doc.first_line) as usize).copied())
             .collect();
         let body = body.join("\n");
         let body = body.trim_end();
         let body = body.trim_start().trim_start_matches("- ");
-        out.push_str(&format!("  step {i}  ({shown_file}:{from})\n"));
+        out.push_str(&format!("  step {}  ({shown_file}:{from})\n", i + 1));
         out.push_str(&indent(&dedent(body), "    "));
     }
     match block("end") {

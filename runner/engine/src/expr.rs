@@ -15,6 +15,10 @@ pub trait Symbols {
     /// knows it (`pool` in expressions): the machine's pool is a model choice, the kernel's moves
     /// between boots, so slot addresses are stated relative to it.
     fn pool(&self) -> Option<u64>;
+    /// The repetition index `i` of a step with `repeat` (None: the step is not repeated).
+    fn index(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Evaluates an integer or an expression string to a 64-bit value.
@@ -32,41 +36,59 @@ pub fn eval_atom(atom: &Atom, symbols: &dyn Symbols) -> Result<u64, String> {
 }
 
 fn eval_str(text: &str, symbols: &dyn Symbols) -> Result<u64, String> {
+    let total = walk(text, &mut |t| term(t, symbols))?;
+    u64::try_from(total).map_err(|_| format!("`{text}` evaluates to {total}, outside 0..2^64"))
+}
+
+/// Walks `TERM ((+|-|*) TERM)*`, `*` binding tighter, with `value` giving each term; the sum
+/// is exact (i128) so that `s0.addr - 0x600 + granule` never wraps on the way.
+fn walk(text: &str, value: &mut dyn FnMut(&str) -> Result<u64, String>) -> Result<i128, String> {
+    let overflow = || format!("`{text}`: a product or sum past 2^64");
     let mut total: i128 = 0;
     let mut sign: i128 = 1;
+    let mut product: Option<i128> = None;
     let mut expect_term = true;
     for token in tokens(text)? {
         match (expect_term, token) {
             (true, Token::Term(t)) => {
-                total += sign * i128::from(term(t, symbols)?);
+                let v = i128::from(value(t)?);
+                product = Some(match product {
+                    Some(p) => p
+                        .checked_mul(v)
+                        .filter(|x| *x <= i128::from(u64::MAX))
+                        .ok_or_else(overflow)?,
+                    None => v,
+                });
                 expect_term = false;
             }
-            (false, Token::Plus) => {
-                sign = 1;
+            (false, Token::Plus | Token::Minus) => {
+                total = total
+                    .checked_add(sign * product.take().unwrap_or(0))
+                    .ok_or_else(overflow)?;
+                sign = if matches!(token, Token::Minus) { -1 } else { 1 };
                 expect_term = true;
             }
-            (false, Token::Minus) => {
-                sign = -1;
-                expect_term = true;
-            }
+            (false, Token::Star) => expect_term = true,
             (true, _) => return Err(format!("`{text}`: expected a number or a name")),
             (false, Token::Term(t)) => {
-                return Err(format!("`{text}`: expected + or - before `{t}`"))
+                return Err(format!("`{text}`: expected +, - or * before `{t}`"))
             }
         }
     }
     if expect_term {
         return Err(format!("`{text}`: incomplete expression"));
     }
-    u64::try_from(total).map_err(|_| format!("`{text}` evaluates to {total}, outside 0..2^64"))
+    total
+        .checked_add(sign * product.unwrap_or(0))
+        .ok_or_else(overflow)
 }
 
 /// Checks an expression's shape without evaluating it: operators in place, every literal a
 /// 64-bit number, every name of a known form. Run at load time, so a mistake is reported at the
 /// vector's file:line:column rather than when the step runs.
 pub fn check_syntax(text: &str) -> Result<(), String> {
-    struct NoSymbols;
-    impl Symbols for NoSymbols {
+    struct AnyName;
+    impl Symbols for AnyName {
         fn buffer(&self, _: &str) -> Option<(u64, u64)> {
             Some((0, 0))
         }
@@ -79,30 +101,25 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
         fn pool(&self) -> Option<u64> {
             Some(0)
         }
-    }
-    let mut expect_term = true;
-    for token in tokens(text)? {
-        match (expect_term, token) {
-            (true, Token::Term(t)) => {
-                term(t, &NoSymbols)?;
-                expect_term = false;
-            }
-            (false, Token::Plus | Token::Minus) => expect_term = true,
-            (true, _) => return Err(format!("`{text}`: expected a number or a name")),
-            (false, Token::Term(t)) => {
-                return Err(format!("`{text}`: expected + or - before `{t}`"))
-            }
+        fn index(&self) -> Option<u64> {
+            Some(0)
         }
     }
-    if expect_term {
-        return Err(format!("`{text}`: incomplete expression"));
-    }
-    Ok(())
+    check_names(text, &AnyName)
 }
 
+/// Checks an expression's shape and that `symbols` knows every name in it, without doing the
+/// arithmetic (the values are not known before the vector runs).
+pub fn check_names(text: &str, symbols: &dyn Symbols) -> Result<(), String> {
+    // Every value 0: the arithmetic cannot fail, only the shape and the names.
+    walk(text, &mut |t| term(t, symbols).map(|_| 0)).map(|_| ())
+}
+
+#[derive(Clone, Copy)]
 enum Token<'a> {
     Plus,
     Minus,
+    Star,
     Term(&'a str),
 }
 
@@ -117,6 +134,10 @@ fn tokens(text: &str) -> Result<Vec<Token<'_>>, String> {
             }
             '-' => {
                 out.push(Token::Minus);
+                rest = rest[1..].trim_start();
+            }
+            '*' => {
+                out.push(Token::Star);
                 rest = rest[1..].trim_start();
             }
             c if c.is_ascii_alphanumeric() || c == '_' || c == '.' => {
@@ -154,6 +175,11 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
     if t == "granule" {
         return Ok(symbols.granule());
     }
+    if t == "i" {
+        return symbols
+            .index()
+            .ok_or_else(|| "`i` is the index of a step with `repeat`; this step has none".into());
+    }
     if t == "pool" {
         return symbols.pool().ok_or_else(|| {
             "`pool`: this run has no bounce pool whose base the door reports".to_string()
@@ -167,8 +193,12 @@ fn term(t: &str, symbols: &dyn Symbols) -> Result<u64, String> {
             .ok_or_else(|| format!("no buffer `{name}` in this vector")),
         ["buf", name, "end"] => symbols
             .buffer(name)
-            .map(|(phys, size)| phys.wrapping_add(size))
-            .ok_or_else(|| format!("no buffer `{name}` in this vector")),
+            .ok_or_else(|| format!("no buffer `{name}` in this vector"))
+            .and_then(|(phys, size)| {
+                phys.checked_add(size).ok_or_else(|| {
+                    format!("`{t}` is 2^64 or more, past the 64-bit range")
+                })
+            }),
         ["buf", name, "size"] => symbols
             .buffer(name)
             .map(|(_, size)| size)
@@ -228,6 +258,8 @@ mod tests {
         assert_eq!(ev("buf.a.end"), Ok(0x4000_2600));
         assert_eq!(ev("1_000"), Ok(1000));
         assert_eq!(ev("pool + 0x600"), Ok(0x8000_0600));
+        assert_eq!(ev("buf.a + 3 * 0x1000 - 2 * 0x10"), Ok(0x4000_35E0));
+        assert_eq!(ev("2 * 3 * 4"), Ok(24));
     }
 
     #[test]
@@ -236,7 +268,13 @@ mod tests {
         assert!(ev("0 - 1").unwrap_err().contains("outside"));
         assert!(ev("buf.a +").unwrap_err().contains("incomplete"));
         assert!(ev("buf.a 3").unwrap_err().contains("expected +"));
-        assert!(ev("x*2").unwrap_err().contains("unexpected character"));
+        assert!(ev("x/2").unwrap_err().contains("unexpected character"));
+        assert!(ev("x*2").unwrap_err().contains("unknown name `x`"));
         assert!(ev("0x1_0000_0000_0000_0000").is_err());
+        assert!(ev("0x1_0000_0000 * 0x1_0000_0000")
+            .unwrap_err()
+            .contains("past 2^64"));
+        assert!(ev("i + 1").unwrap_err().contains("repeat"));
+        assert!(ev("2 *").unwrap_err().contains("incomplete"));
     }
 }

@@ -36,11 +36,15 @@ pub fn check(vector: &Vector, run: &Run) -> Vec<Mismatch> {
     let limit = limit(&facts);
     // Live reservations as (state, base, len), replayed from the steps.
     let mut live: Vec<(String, u64, u64)> = Vec::new();
-    for (spec, t) in vector.steps.iter().zip(&run.steps) {
+    for t in &run.steps {
+        let Some(spec) = vector.steps.get(t.index) else {
+            continue;
+        };
         let step = &spec.value;
         let bad = |what: &str, detail: String| Mismatch {
             preset: run.preset.clone(),
-            step: Some(t.index),
+            step: Some(t.index + 1),
+            line: Some(spec.line),
             what: what.to_string(),
             expected: String::new(),
             actual: detail,

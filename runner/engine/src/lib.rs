@@ -12,6 +12,7 @@ pub mod door;
 pub mod exec;
 pub mod explain;
 pub mod expr;
+pub mod fail_nth;
 pub mod fault;
 pub mod implementation;
 pub mod invariants;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod pattern;
 pub mod preset;
 pub mod report;
+pub mod scope;
 pub mod yaml;
 
 pub use compare::{judge, Profile, ResultClass, Verdict};

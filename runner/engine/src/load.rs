@@ -1,6 +1,7 @@
 //! Finding and reading vector files. One malformed vector becomes one `harness_error` result
 //! naming its file:line:column; the other vectors of the file still load.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dmaconf_platform::{Attrs, WarnCode};
@@ -8,6 +9,12 @@ use dmaconf_platform::{Attrs, WarnCode};
 use crate::model::{Header, Step, Vector, EVENT_KINDS, FORMAT_VERSION};
 use crate::preset::Presets;
 use crate::yaml::{self, Located};
+
+/// The most times one step may repeat (`spec/INTERPRETING.md` § "Limits"): 2^20, four times
+/// "link 1 GiB in 4 KiB pieces".
+pub const MAX_REPEAT: u64 = 1 << 20;
+/// The most steps one vector may run, repetitions counted.
+pub const MAX_EXECUTED_STEPS: u64 = 1 << 22;
 
 /// A vector as loaded: its identity, and either the vector or what is wrong with it.
 #[derive(Clone, Debug)]
@@ -120,7 +127,50 @@ pub fn load_suite(root: &Path) -> Suite {
             Err(e) => suite.errors.push(e),
         }
     }
+    let rules = root
+        .parent()
+        .map(|r| r.join("spec"))
+        .filter(|s| s.is_dir())
+        .and_then(|s| crate::lint::spec_rules(&s).ok());
+    refuse_across_files(&mut suite, rules.as_ref());
     suite
+}
+
+/// What one file cannot see and `run` must refuse as `lint` does (issue 15): an id the suite
+/// already uses (the first keeps it, each later one is a `harness_error` naming the first), a
+/// platform preset `vectors/presets/` lacks, and, when the repository's `spec/` is at hand, a
+/// rule it does not define.
+fn refuse_across_files(suite: &mut Suite, rules: Option<&BTreeMap<String, String>>) {
+    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    for l in &mut suite.vectors {
+        let here = format!("{}:{}", l.file.display(), l.line);
+        let refuse = |m: String| Located::new(&l.file, l.line, 1, m);
+        if let Some(at) = first.get(&l.id) {
+            let m = format!("vector id `{}` is already used at {at}", l.id);
+            l.vector = Err(refuse(m));
+            continue;
+        }
+        first.insert(l.id.clone(), here);
+        let Ok(v) = &l.vector else { continue };
+        let unknown_rule = rules.and_then(|r| v.rules.iter().find(|x| !r.contains_key(*x)));
+        let unknown_preset = v.platform.iter().flat_map(|p| &p.0).find(|c| {
+            !suite.presets.by_id.contains_key(&c.preset)
+                && !suite.presets.broken.contains_key(&c.preset)
+        });
+        if let Some(rule) = unknown_rule {
+            let m = format!(
+                "vector `{}` cites rule {rule}, which spec/ does not define",
+                v.id
+            );
+            l.vector = Err(refuse(m));
+        } else if let Some(c) = unknown_preset {
+            let m = format!(
+                "vector `{}`: unknown platform preset `{}` (no vectors/presets/{}.yaml)",
+                v.id, c.preset, c.preset
+            );
+            l.vector = Err(refuse(m));
+        }
+    }
 }
 
 /// The `id:` of a document read as text, for naming a vector that does not parse.
@@ -196,6 +246,10 @@ pub fn load_file(file: &Path, text: &str) -> Vec<Loaded> {
     rest.iter()
         .map(|doc| {
             let parsed = yaml::parse::<Vector>(file, doc).and_then(|mut v| {
+                // Step positions become file lines, so every later message can cite them.
+                for s in &mut v.steps {
+                    s.line += doc.first_line - 1;
+                }
                 apply_defaults(&mut v, &header);
                 check(file, doc.first_line, &v)?;
                 Ok(v)
@@ -280,13 +334,9 @@ pub fn action_name(step: &Step) -> Result<&'static str, String> {
 
 /// Checks a parsed vector beyond what its types enforce: shapes the schema cannot express.
 fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
+    // Step lines are file lines already (`load_file`).
     let at = |line: u64, column: u64, msg: String| {
-        Located::new(
-            file,
-            first_line + line - 1,
-            column,
-            format!("vector `{}`: {msg}", v.id),
-        )
+        Located::new(file, line, column, format!("vector `{}`: {msg}", v.id))
     };
     let top = |msg: String| Located::new(file, first_line, 1, format!("vector `{}`: {msg}", v.id));
     if v.id.is_empty()
@@ -314,10 +364,40 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
     if v.steps.is_empty() {
         return Err(top("a vector needs at least one step".into()));
     }
+    for (name, b) in &v.buffers {
+        // A buffer's initial contents are written as one access (spec/INTERPRETING.md §
+        // "Buffers"); a larger `fill` would leave the rest zero and fail a correct door.
+        if b.fill.is_some() && b.size > crate::exec::MAX_ACCESS {
+            return Err(top(format!(
+                "buffer `{name}`: a `fill` covers at most {:#x} bytes (16 MiB); this buffer has {:#x}",
+                crate::exec::MAX_ACCESS,
+                b.size
+            )));
+        }
+        if b.at.is_some_and(|at| at.checked_add(b.size).is_none()) {
+            return Err(top(format!(
+                "buffer `{name}`: `at` + `size` ends past the 64-bit physical address space"
+            )));
+        }
+    }
+    let mut executed: u64 = 0;
     for step in &v.steps {
         let s = &step.value;
         let err = |m: String| at(step.line, step.column, m);
         action_name(s).map_err(&err)?;
+        if let Some(n) = s.repeat {
+            if !(1..=MAX_REPEAT).contains(&n) {
+                return Err(err(format!(
+                    "`repeat: {n}`: a step repeats 1 to {MAX_REPEAT} times"
+                )));
+            }
+        }
+        executed += s.repeat.unwrap_or(1);
+        if executed > MAX_EXECUTED_STEPS {
+            return Err(err(format!(
+                "the vector runs more than {MAX_EXECUTED_STEPS} steps, repetitions counted"
+            )));
+        }
         // `buf` and `granule` start expressions of their own (spec/INTERPRETING.md).
         let names = [
             s.dma_iova_try_alloc.as_ref().map(|a| &a.state),
@@ -385,5 +465,8 @@ fn check(file: &Path, first_line: u64, v: &Vector) -> Result<(), Located> {
             }
         }
     }
-    Ok(())
+    crate::scope::check(v).map_err(|(place, m)| match place {
+        Some((line, column)) => at(line, column, m),
+        None => top(m),
+    })
 }

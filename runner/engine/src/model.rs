@@ -236,6 +236,10 @@ pub struct Step {
     /// The CPU the step runs on (default 0).
     #[serde(default)]
     pub cpu: Option<u32>,
+    /// Run the step this many times in a row (1 to 1,048,576), `i` being 0, 1, ... in its
+    /// expressions and expectations (`spec/INTERPRETING.md` § "Repetition").
+    #[serde(default)]
+    pub repeat: Option<u64>,
     /// Checked under every profile.
     #[serde(default)]
     pub expect: Option<StepExpect>,

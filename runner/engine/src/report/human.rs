@@ -10,7 +10,11 @@ pub fn details(r: &Verdict) -> String {
         out.push_str(&format!("    {reason}\n"));
     }
     for m in &r.mismatches {
-        let step = m.step.map(|s| format!("step {s}, ")).unwrap_or_default();
+        let line = m.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+        let step = m
+            .step
+            .map(|s| format!("step {s}{line}, "))
+            .unwrap_or_default();
         out.push_str(&format!(
             "    [{}] {step}{}: expected {}, actual {}\n",
             m.preset, m.what, m.expected, m.actual
