@@ -21,5 +21,12 @@ if ! command -v cargo-mutants >/dev/null; then
   cargo install --locked cargo-mutants@^27
 fi
 
+# The vector trials use no snapshot; cargo-mutants itself also pins INSTA_FORCE_PASS=0 and
+# INSTA_UPDATE=no for the commands it runs.
 export INSTA_FORCE_PASS=1 INSTA_UPDATE=no
-exec cargo mutants --no-shuffle "$@"
+# cargo-mutants builds each mutant in a copy of the tree; sharing this tree's target directory
+# lets the copies reuse the dependencies already built here (only the workspace crates are
+# rebuilt, under the copy's paths) instead of building everything again in each copy.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# The two crates under test (the root's default member is the CLI).
+exec cargo mutants --package dmaconf-reference --package dmaconf-machine --no-shuffle "$@"

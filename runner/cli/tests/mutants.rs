@@ -189,7 +189,6 @@ const CATALOGUE: &[(&str, Bug)] = &[
     ("SYNC-01 no barrier anywhere", Bug::NoBarrier),
     ("SYNC-01 B11 no barrier in sync", Bug::SyncWithoutBarrier),
     ("SYNC-01 iotlb_sync_map skipped", Bug::SyncMapSkipped),
-    ("SYNC-01 B6 sync error swallowed", Bug::SyncErrorSwallowed),
     ("UNLINK-01 no unmap", Bug::UnlinkDoesNotUnmap),
     (
         "UNLINK-01 last granule skipped",
@@ -231,6 +230,15 @@ const CATALOGUE: &[(&str, Bug)] = &[
         Bug::Seeded(SeededBug::SgMergeAcrossBoundary),
     ),
 ];
+
+/// Mutants no input can tell from the reference on the machine as modelled, each with why.
+/// They must stay uncaught: a vector that starts catching one moves it to [`CATALOGUE`].
+const UNOBSERVABLE: &[(&str, Bug, &str)] = &[(
+    "SYNC-01 B6 sync error swallowed",
+    Bug::SyncErrorSwallowed,
+    "no modelled IOMMU fails iotlb_sync_map: VT-d and AMD return 0 (intel/iommu.c:3564, \
+     amd/iommu.c:2672), SMMUv3 and the RISC-V IOMMU have none; only virtio-iommu and s390 can fail",
+)];
 
 /// A platform seen through a bug: forwards everything, bending one kind of call.
 struct Bent<'a> {
@@ -673,7 +681,7 @@ fn every_catalogued_mutant_is_caught_by_a_vector() {
         "control: the wrappers without a bug must pass what the reference passes"
     );
     // Two workers: the catalogue is ~40 suite runs.
-    let entries: Vec<_> = CATALOGUE.iter().enumerate().collect();
+    let entries: Vec<_> = CATALOGUE.iter().collect();
     let mut caught: BTreeMap<String, Vec<String>> = BTreeMap::new();
     std::thread::scope(|scope| {
         let workers: Vec<_> = entries
@@ -683,9 +691,7 @@ fn every_catalogued_mutant_is_caught_by_a_vector() {
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|(i, (name, bug))| {
-                            (format!("{i:02} {name}"), caught_by(suite, control, *bug))
-                        })
+                        .map(|(name, bug)| (name.to_string(), caught_by(suite, control, *bug)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -703,8 +709,22 @@ fn every_catalogued_mutant_is_caught_by_a_vector() {
         CATALOGUE.len() >= 25,
         "the catalogue keeps at least 25 mutants"
     );
+    assert_eq!(caught.len(), CATALOGUE.len(), "catalogue names are unique");
     insta::assert_yaml_snapshot!("catalogue", caught);
     assert!(missed.is_empty(), "no vector catches: {missed:#?}");
+}
+
+#[test]
+fn the_unobservable_mutants_stay_uncaught() {
+    let suite = suite();
+    let control = results(&run(&suite, &dmaconf::reference()));
+    for (name, bug, why) in UNOBSERVABLE {
+        let caught = caught_by(&suite, &control, *bug);
+        assert!(
+            caught.is_empty(),
+            "{name} ({why}) is now caught, by {caught:?}: move it to the catalogue"
+        );
+    }
 }
 
 #[test]
