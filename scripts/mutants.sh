@@ -24,9 +24,10 @@ fi
 # The vector trials use no snapshot; cargo-mutants itself also pins INSTA_FORCE_PASS=0 and
 # INSTA_UPDATE=no for the commands it runs.
 export INSTA_FORCE_PASS=1 INSTA_UPDATE=no
-# cargo-mutants builds each mutant in a copy of the tree; sharing this tree's target directory
-# lets the copies reuse the dependencies already built here (only the workspace crates are
-# rebuilt, under the copy's paths) instead of building everything again in each copy.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# cargo-mutants builds each mutant in a copy of the tree. All copies share one target directory
+# of their own, kept between runs, so the dependencies are built once. Never this tree's own
+# target/: cargo hashes workspace crates by their path inside the workspace, so a mutant built
+# from a copy lands on the very artifact a later `cargo test` here would take as fresh.
+export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$PWD/target/mutants}"
 # The two crates under test (the root's default member is the CLI).
 exec cargo mutants --package dmaconf-reference --package dmaconf-machine --no-shuffle "$@"
