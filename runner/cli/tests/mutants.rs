@@ -10,7 +10,7 @@
 //!
 //! Only the vectors' expectations catch: a (profile, vector) counts when the reference's result
 //! is ok and the mutant's is not. Trace snapshots play no part. Which vectors catch each mutant
-//! is itself a snapshot (`snapshots/mutants__catalogue.snap`), so a vector change that stops
+//! is itself a snapshot (`tests/mutants/catalogue.snap`), so a vector change that stops
 //! catching one shows in review and fails CI.
 
 use std::collections::BTreeMap;
@@ -710,7 +710,12 @@ fn every_catalogued_mutant_is_caught_by_a_vector() {
         "the catalogue keeps at least 25 mutants"
     );
     assert_eq!(caught.len(), CATALOGUE.len(), "catalogue names are unique");
-    insta::assert_yaml_snapshot!("catalogue", caught);
+    // Beside, not among, the vectors' trace snapshots (tests/vectors.rs allows no other file
+    // in tests/snapshots/).
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("mutants");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_yaml_snapshot!("catalogue", caught));
     assert!(missed.is_empty(), "no vector catches: {missed:#?}");
 }
 
