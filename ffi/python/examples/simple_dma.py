@@ -258,7 +258,7 @@ class SimpleDma:
             if attrs & (DMA_ATTR_MMIO | DMA_ATTR_REQUIRE_COHERENT):
                 return -EPERM  # LINK-04
             return self._link_swiotlb(p, state, phys, offset, size, dir, attrs)
-        return self._map(p, state.addr + offset - pad, phys - pad, self._align(size + pad), dir, attrs)
+        return self._map(p, (state.addr + offset - pad) & U64, phys - pad, self._align(size + pad), dir, attrs)
 
     def _bounce(self, p: Platform, orig: int, n: int, iova: int, sp: int, dir: int, attrs: int) -> int:
         """LINK-09's bounce of `n` bytes at `orig` into the granule at `iova`."""
@@ -302,7 +302,7 @@ class SimpleDma:
         G = self.G
         pad = phys & (G - 1)
         end_pad = (phys + size) & (G - 1)
-        a = state.addr + offset
+        a = (state.addr + offset) & U64  # addresses are 64-bit and wrap (INTERPRETING)
         mapped = 0
         if pad:
             h = min(size, G - pad)
@@ -334,7 +334,7 @@ class SimpleDma:
     def iova_sync(self, p: Platform, state: IovaState, offset: int, size: int) -> int:
         if not self.iommu:
             return -EOPNOTSUPP
-        a = state.addr + offset
+        a = (state.addr + offset) & U64  # addresses are 64-bit and wrap (INTERPRETING)
         pad = a & (self.G - 1)
         if not self.f.coherent:
             p.sync_barrier()  # SYNC-01: completes the links' cleans
@@ -343,7 +343,7 @@ class SimpleDma:
     def iova_unlink(self, p: Platform, state: IovaState, offset: int, size: int, dir: int, attrs: int) -> None:
         if not self.iommu:
             return
-        a = state.addr + offset
+        a = (state.addr + offset) & U64  # addresses are 64-bit and wrap (INTERPRETING)
         pad = a & (self.G - 1)
         length = self._align(size + pad)
         if state.size & DMA_IOVA_USE_SWIOTLB or self._cache(attrs):

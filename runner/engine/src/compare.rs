@@ -548,7 +548,7 @@ fn judge_run(j: &mut Judge<'_>, vector: &Vector, profile: Profile) -> Result<(),
         if run.end.checked {
             judge_detected(
                 j,
-                Some(trace.index),
+                Some(trace.index + 1),
                 step.detected.as_deref(),
                 &trace.detected,
             );

@@ -27,6 +27,7 @@ pub mod free;
 pub mod iova;
 pub mod link;
 pub mod prot;
+pub mod seeded;
 pub mod sg;
 pub mod streaming;
 pub mod swiotlb;

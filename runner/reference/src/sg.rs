@@ -14,6 +14,7 @@ use dmaconf_platform::{
 
 use crate::device::Device;
 use crate::prot::dma_info_to_prot;
+use crate::seeded::{self, SeededBug};
 use crate::streaming::{
     direct_map_phys_flush, direct_unmap_phys_flush, iommu_dma_unmap, iommu_map_phys,
     iommu_unmap_phys, Direct, FlushQueue,
@@ -288,7 +289,7 @@ fn finalise(
         let s_iova_len = iova_len_of[i];
         if cur_len != 0
             && s_iova_off == 0
-            && dma_addr & seg_mask != 0
+            && (dma_addr & seg_mask != 0 || seeded::active(SeededBug::SgMergeAcrossBoundary))
             && max_len.wrapping_sub(cur_len) >= s_length
         {
             cur_len = cur_len.wrapping_add(s_length);

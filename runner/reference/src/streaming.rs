@@ -12,6 +12,7 @@ use dmaconf_platform::{
 use crate::device::Device;
 use crate::iova::IovaDomain;
 use crate::prot::dma_info_to_prot;
+use crate::seeded::{self, SeededBug};
 use crate::swiotlb::{dev_use_swiotlb, iova_unaligned, map_swiotlb, tbl_unmap_single};
 
 /// `IOVA_DEFAULT_FQ_SIZE`: per-CPU ring slots (one stays empty, so 255 entries fit).
@@ -95,7 +96,15 @@ impl FlushQueue {
 
     /// Mirrors `fq_flush_timeout` when the clock has reached the armed timer.
     pub fn advance(&mut self, p: &mut dyn Platform, iovad: &mut IovaDomain, now_ns: u64) {
-        if self.timer.is_some_and(|t| now_ns >= t) {
+        let early = if seeded::active(SeededBug::FqTimerOneJiffyEarly) {
+            JIFFY_NS
+        } else {
+            0
+        };
+        if self
+            .timer
+            .is_some_and(|t| now_ns.saturating_add(early) >= t)
+        {
             self.timer = None;
             self.flush_iotlb(p);
             let cpu = p.current_cpu();

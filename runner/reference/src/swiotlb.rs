@@ -13,6 +13,7 @@ use dmaconf_platform::{errno, Arch, Attrs, Dir, IovaState, Platform, DMA_IOVA_US
 
 use crate::device::Device;
 use crate::link::link_range;
+use crate::seeded::{self, SeededBug};
 use crate::unlink::dma_iova_unlink;
 
 /// `ARCH_DMA_MINALIGN` of the architectures that can bounce kmalloc buffers.
@@ -47,7 +48,8 @@ fn kmalloc_size_roundup(size: u64, pool: bool, cache_line: u64) -> u64 {
 /// kmalloc cache not aligned to `dma_get_cache_alignment()`.
 pub fn dma_kmalloc_needs_bounce(dev: &Device, size: u64, dir: Dir) -> bool {
     let facts = &dev.facts;
-    let kmalloc_safe = !facts.kmalloc_bounce || dev.coherent() || dir == Dir::TO_DEVICE;
+    let to_device = dir == Dir::TO_DEVICE && !seeded::active(SeededBug::KmallocBounceToDevice);
+    let kmalloc_safe = !facts.kmalloc_bounce || dev.coherent() || to_device;
     if kmalloc_safe {
         return false;
     }
@@ -112,7 +114,7 @@ pub fn iova_link_swiotlb(
     // What is left after the head and tail may be empty; the tail is still bounced.
     size = size.wrapping_sub(iova_end_pad);
     let mut error = 0;
-    if size != 0 {
+    if size != 0 || seeded::active(SeededBug::ZeroLengthMiddleLinked) {
         error = link_range(
             dev,
             p,
@@ -142,6 +144,11 @@ pub fn iova_link_swiotlb(
         }
     }
     if error != 0 && mapped != 0 {
+        let offset = if seeded::active(SeededBug::UnwindFromOffsetZero) {
+            0
+        } else {
+            offset
+        };
         dma_iova_unlink(dev, p, state, offset, mapped, dir, attrs);
     }
     error

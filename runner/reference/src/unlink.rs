@@ -5,6 +5,7 @@ use dmaconf_platform::{
 };
 
 use crate::device::Device;
+use crate::seeded::{self, SeededBug};
 use crate::swiotlb;
 
 /// UNLINK-01..06; mirrors `dma_iova_unlink`.
@@ -88,15 +89,18 @@ pub fn unlink_range_slow(
 
     loop {
         let phys = p.iova_to_phys(addr);
+        let len = end.wrapping_sub(addr).min(granule - iova_start_pad);
         if phys == 0 {
             p.warn(WarnCode::UNLINK_UNTRANSLATED);
-            return;
+            if !seeded::active(SeededBug::UntranslatedPieceSkipped) {
+                return;
+            }
+        } else {
+            if need_sync_dma {
+                p.sync_for_cpu(phys, len, dir);
+            }
+            swiotlb::tbl_unmap_single(dev, p, phys, len, dir, attrs);
         }
-        let len = end.wrapping_sub(addr).min(granule - iova_start_pad);
-        if need_sync_dma {
-            p.sync_for_cpu(phys, len, dir);
-        }
-        swiotlb::tbl_unmap_single(dev, p, phys, len, dir, attrs);
         addr = addr.wrapping_add(len);
         iova_start_pad = 0;
         if addr >= end {

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::rbtree::IovaTree;
+use crate::seeded::{self, SeededBug};
 
 /// `IOVA_RANGE_CACHE_MAX_SIZE`: buckets for orders 0..=5.
 pub const IOVA_RANGE_CACHE_MAX_SIZE: u32 = 6;
@@ -56,7 +57,12 @@ impl Magazine {
     /// Mirrors `iova_magazine_pop`: scan from the newest entry down for the first pfn
     /// `<= limit_pfn`; remove it by moving the newest entry into its slot. 0 if none.
     fn pop(&mut self, limit_pfn: u64) -> u64 {
-        let Some(i) = self.pfns.iter().rposition(|&pfn| pfn <= limit_pfn) else {
+        let found = if seeded::active(SeededBug::RcacheFifo) {
+            self.pfns.iter().position(|&pfn| pfn <= limit_pfn)
+        } else {
+            self.pfns.iter().rposition(|&pfn| pfn <= limit_pfn)
+        };
+        let Some(i) = found else {
             return 0;
         };
         self.pfns.swap_remove(i)
