@@ -323,6 +323,13 @@ pub fn compile(vector: &Vector, choice: &PlatformChoice, presets: &Presets) -> P
 }
 
 fn compile_steps(vector: &Vector, config: &MachineConfig) -> Result<Compiled, Plan> {
+    // INTERPRETING § Repetition: a door that cannot repeat a step must not run it once.
+    if let Some(n) = vector.steps.iter().position(|s| s.value.repeat.is_some()) {
+        return Err(Plan::NotSupported(format!(
+            "step {} repeats (`repeat:`); the module's bytecode has no loop",
+            n + 1
+        )));
+    }
     let mut names = Names {
         states: Vec::new(),
         buffers: vector.buffers.keys().cloned().collect(),
