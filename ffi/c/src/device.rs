@@ -6,6 +6,7 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use dmaconf_c_abi::{dmaconf_device, dmaconf_iova_state, dmaconf_plugin, dmaconf_sg_entry};
+use dmaconf_engine::fault::{DoorFault, FaultKind};
 use dmaconf_platform::{
     dma_iova_size, dma_use_iova, errno, Attrs, Dir, DmaApi, IovaState, Platform, SgEntry,
     DMA_MAPPING_ERROR,
@@ -108,8 +109,9 @@ impl CDevice {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(msg.clone());
-                // Not `panic!`: no panic hook message, the engine reports it.
-                std::panic::resume_unwind(Box::new(msg))
+                // The plug-in broke the ABI contract: a harness error for the vector (spec/8-c-abi.md),
+                // raised as the engine's typed door fault (no panic hook message).
+                DoorFault::new(FaultKind::Harness, msg).raise()
             }
             (None, None) => unreachable!("a call is skipped only for a failure"),
         }

@@ -131,20 +131,10 @@ impl Door for CDoor {
             Err(e) => return harness_everywhere(vector, &e.to_string()),
         };
         let _one_at_a_time = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        // A violation ends its run as a harness error at that step: the device raises it as a
+        // `DoorFault` (device.rs), which the engine turns into the run's stop.
         plugin.take_violations();
-        let mut exec = implementation.execute(vector, presets);
-        // A violation ends its run by unwinding out of the device (the engine records a
-        // crash at that step); the plug-in broke the ABI contract, which is a harness error
-        // for the vector, not a crash of the DMA layer it implements.
-        let violations = plugin.take_violations();
-        for run in &mut exec.runs {
-            if let Stop::Crash(detail) = &run.stop {
-                if violations.iter().any(|v| detail.contains(v.as_str())) {
-                    run.stop = Stop::Harness(detail.replace("implementation panicked: ", ""));
-                }
-            }
-        }
-        exec
+        implementation.execute(vector, presets)
     }
 }
 

@@ -318,6 +318,11 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
+        // A door fault raised by the served implementation (a C plug-in's ABI violation).
+        .or_else(|| {
+            p.downcast_ref::<dmaconf_engine::fault::DoorFault>()
+                .map(|f| f.detail.clone())
+        })
         .unwrap_or_else(|| "non-string panic payload".into())
 }
 
